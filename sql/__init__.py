@@ -1,0 +1,1 @@
+"""Numbered SQL migrations and the migration runner (`xorj migrate`)."""
