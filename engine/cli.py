@@ -1,0 +1,96 @@
+"""The `xorj` command line: `run`, `migrate`, `ctl ...`, `contracts build`.
+
+The only module that turns errors into exit codes: a config error is one line on stderr and exit
+code 2 (never a traceback); a node that dies of an escalation exits 1 with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from engine import ctl
+from engine.config import Config, ConfigError, load_config
+from engine.logs import configure_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("xorj.cli")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("XORJ_CONFIG")
+    return load_config(os.environ, Path(path) if path else None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.node import Node  # the node pulls in the gateways; `xorj ctl` must stay light
+
+    config = _config(args)
+    configure_logging(config.log_level, config.log_format)
+    try:
+        trio.run(Node(config).run)
+    except BaseExceptionGroup as group:
+        log.critical("engine stopped by an error", exc_info=group)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from engine.node import _database_url
+    from engine.postgres_gateway import PostgresGateway
+    from sql.migrate import migrate
+
+    config = _config(args)
+    configure_logging(config.log_level, config.log_format)
+
+    async def main() -> None:
+        async with _database_url(config) as url, trio.open_nursery() as nursery:
+            gateway = PostgresGateway(url, pool_min=1, pool_max=2)
+            with trio.fail_after(60):
+                await nursery.start(gateway.serve)
+            applied = await migrate(gateway)
+            print(f"applied {len(applied)} migration(s)" + "".join(
+                f"\n  {m.version:04d} {m.name}" for m in applied))
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xorj", description="XORJ copy-trading engine for Solana")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="TOML config file (default: $XORJ_CONFIG); environment variables override it")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("run", help="run the engine (embedded Postgres and Redis when no URL is set)") \
+        .set_defaults(handler=_run)
+    sub.add_parser("migrate", help="apply pending database migrations and exit") \
+        .set_defaults(handler=_migrate)
+    ctl.register(sub)
+    try:
+        from contracts import cli as contracts_cli
+    except ImportError:  # the contracts toolchain is optional for operators
+        pass
+    else:
+        contracts_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

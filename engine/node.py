@@ -1,0 +1,260 @@
+"""The node: one engine process -- its embedded servers, its supervision tree and its edges.
+
+```
+root (rest_for_one)
+├── infra (one_for_one): postgres, redis, http (metrics/health), control (socket)
+└── executors (dynamic, one_for_one)          -- per-user executors, later issues
+```
+
+Later issues add alerter, rpc_client, price_feed and scorer between infra and executors; the
+`rest_for_one` root means that when infra has to be restarted as a whole, everything that depends
+on it is restarted after it, in order.
+
+Start-up is embedded servers (when no URL is configured) -> tree in start order; the Postgres
+gateway migrates the schema every time it (re)connects. Shutdown (SIGTERM, SIGINT or `xorj ctl
+shutdown`) stops the tree in reverse order within `SHUTDOWN_TIMEOUT_SECONDS`, cancelling whatever
+is left after that, then stops the embedded servers. A root escalation ends the process with an
+error: the node is crash-only, and the service manager restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import trio
+
+from engine.config import Config
+from engine.control_socket import CommandError, CommandSpec, serve_control_socket
+from engine.embedded_postgres import run_embedded_postgres
+from engine.embedded_redis import run_embedded_redis
+from engine.http_server import HealthReport, serve_http
+from engine.postgres_gateway import PostgresGateway
+from engine.redis_gateway import RedisGateway
+from engine.services import ServiceActor
+from sql.migrate import migrate
+from supervisors import (
+    ActorNotFound,
+    AskTimeout,
+    ChildSpec,
+    CrashChild,
+    DynamicSupervisor,
+    EventBus,
+    Registry,
+    RestartChild,
+    Strategy,
+    Supervisor,
+    ask,
+)
+
+log = logging.getLogger("xorj.node")
+
+VERSION = "0.1.0"
+SUPERVISOR_ASK_TIMEOUT_S = 30.0
+
+
+@asynccontextmanager
+async def _database_url(config: Config) -> AsyncIterator[str]:
+    if config.database_url is not None:
+        yield config.database_url
+        return
+    async with run_embedded_postgres(config.xorj_home, config.embedded_postgres_port) as server:
+        yield server.url
+
+
+@asynccontextmanager
+async def _redis_url(config: Config) -> AsyncIterator[str]:
+    if config.redis_url is not None:
+        yield config.redis_url
+        return
+    async with run_embedded_redis(config.xorj_home, config.embedded_redis_port) as server:
+        yield server.url
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry = Registry()
+        self.events = EventBus()
+        self.state = "starting"
+        self.metrics_port: int | None = None
+        self.database_ready = trio.Event()
+        self._stop = trio.Event()
+        self._started_at = time.time()
+        self.root: Supervisor | None = None
+        self.postgres: PostgresGateway | None = None
+        self.redis: RedisGateway | None = None
+
+    # ------------------------------------------------------------------ life
+
+    async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.config
+        cfg.xorj_home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        async with AsyncExitStack() as servers:
+            database_url = await servers.enter_async_context(_database_url(cfg))
+            redis_url = await servers.enter_async_context(_redis_url(cfg))
+            self.postgres = PostgresGateway(
+                database_url, pool_min=cfg.database_pool_min, pool_max=cfg.database_pool_max
+            )
+            self.redis = RedisGateway(redis_url)
+            self.root = self._tree()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_signals)
+                root_done = trio.Event()
+                await nursery.start(self._run_root, self.root, root_done)
+                self.state = "running"
+                log.info("engine running", extra={"pid": os.getpid(), "metrics_port": self.metrics_port,
+                                                  "control_socket": str(cfg.xorj_control_socket)})
+                task_status.started(self)
+                # A root that escalates raises out of this nursery, which cancels this wait.
+                await self._stop.wait()
+                self.state = "stopping"
+                log.info("engine stopping", extra={"timeout_s": cfg.shutdown_timeout_seconds})
+                self.root.request_stop()
+                with trio.move_on_after(cfg.shutdown_timeout_seconds) as grace:
+                    await root_done.wait()
+                if grace.cancelled_caught:
+                    log.warning("shutdown grace exceeded; cancelling what is left")
+                nursery.cancel_scope.cancel()
+        self.state = "stopped"
+        log.info("engine stopped")
+
+    async def _run_root(
+        self, root: Supervisor, done: trio.Event, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(root.run_as_root, "root", self.registry, self.events)
+                task_status.started()
+        finally:
+            done.set()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("signal received", extra={"signal": signal.Signals(signum).name})
+                self.request_shutdown()
+
+    def request_shutdown(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ tree
+
+    def _tree(self) -> Supervisor:
+        cfg = self.config
+        assert self.postgres is not None and self.redis is not None
+        postgres, redis = self.postgres, self.redis
+
+        async def migrated(_: object) -> None:
+            applied = await migrate(postgres)
+            if applied:
+                log.info("migrations applied", extra={"versions": [m.version for m in applied]})
+            self.database_ready.set()
+
+        async def http_bound(port: int) -> None:
+            self.metrics_port = port
+
+        async def serve_metrics(*, task_status: trio.TaskStatus[int]) -> None:
+            await serve_http(cfg.metrics_host, cfg.metrics_port, self.health, task_status=task_status)
+
+        async def serve_control(*, task_status: trio.TaskStatus[Any]) -> None:
+            await serve_control_socket(cfg.xorj_control_socket, self.commands(), task_status=task_status)
+
+        infra = [
+            ChildSpec("postgres", lambda: ServiceActor(
+                postgres.serve, wait_until_serving=False, on_serving=migrated)),
+            ChildSpec("redis", lambda: ServiceActor(redis.serve, wait_until_serving=False)),
+            ChildSpec("http", lambda: ServiceActor(
+                serve_metrics, wait_until_serving=True, on_serving=http_bound)),
+            ChildSpec("control", lambda: ServiceActor(serve_control, wait_until_serving=True)),
+        ]
+        return Supervisor(
+            [
+                ChildSpec("infra", lambda: Supervisor(infra, strategy=Strategy.ONE_FOR_ONE,
+                                                      max_restarts=10, period=60.0),
+                          shutdown_s=math.inf),
+                ChildSpec("executors", lambda: DynamicSupervisor(max_restarts=50, period=60.0),
+                          shutdown_s=math.inf),
+            ],
+            strategy=Strategy.REST_FOR_ONE,
+            max_restarts=3,
+            period=60.0,
+        )
+
+    # ------------------------------------------------------------------ edges
+
+    async def health(self) -> HealthReport:
+        deps = tuple(g.health() for g in (self.postgres, self.redis) if g is not None)
+        return HealthReport(node_state=self.state, dependencies=deps)
+
+    def commands(self) -> Mapping[str, CommandSpec]:
+        return {
+            "status": CommandSpec(self._status, help="the node's state and its dependencies"),
+            "tree": CommandSpec(self._tree_cmd, help="the supervision tree"),
+            "restart": CommandSpec(self._restart, required={"actor": str}, help="restart an actor"),
+            "crash": CommandSpec(self._crash, required={"actor": str},
+                                 help="raise inside an actor (needs XORJ_FAULT_INJECTION=1)"),
+            "shutdown": CommandSpec(self._shutdown, help="stop the engine gracefully"),
+        }
+
+    async def _status(self, args: Mapping[str, object]) -> object:
+        report = await self.health()
+        tree = self.root.tree(state=self.state) if self.root else None
+        return {
+            "state": self.state,
+            "status": report.status,
+            "version": VERSION,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self._started_at, 3),
+            "metrics_port": self.metrics_port,
+            "fault_injection": self.config.xorj_fault_injection,
+            "dependencies": report.as_json()["dependencies"],
+            "restarts": _total_restarts(tree.as_dict()) if tree else 0,
+        }
+
+    async def _tree_cmd(self, args: Mapping[str, object]) -> object:
+        if self.root is None:
+            raise CommandError("the supervision tree is not running yet")
+        return self.root.tree(state=self.state).as_dict()
+
+    async def _ask_owner(self, actor: str, request: RestartChild | CrashChild) -> None:
+        try:
+            owner = self.registry.owner(actor)
+        except ActorNotFound:
+            raise CommandError(f"no actor named {actor!r}; see `xorj ctl tree`") from None
+        if owner is None:
+            raise CommandError(f"{actor!r} is the root of the tree; use `xorj ctl shutdown`")
+        try:
+            await ask(self.registry.ref(owner), request, timeout=SUPERVISOR_ASK_TIMEOUT_S)
+        except (ActorNotFound, RuntimeError) as exc:
+            raise CommandError(str(exc)) from None
+        except AskTimeout:
+            raise CommandError(f"supervisor {owner!r} did not answer in time") from None
+
+    async def _restart(self, args: Mapping[str, object]) -> object:
+        actor = str(args["actor"])
+        await self._ask_owner(actor, RestartChild(actor))
+        return {"restarted": actor}
+
+    async def _crash(self, args: Mapping[str, object]) -> object:
+        actor = str(args["actor"])
+        if not self.config.xorj_fault_injection:
+            raise CommandError("crash is refused: fault injection is off (start the engine with "
+                               "XORJ_FAULT_INJECTION=1)")
+        await self._ask_owner(actor, CrashChild(actor))
+        log.warning("crash injected", extra={"actor": actor})
+        return {"crashed": actor}
+
+    async def _shutdown(self, args: Mapping[str, object]) -> object:
+        self.request_shutdown()
+        return {"stopping": True}
+
+
+def _total_restarts(node: Mapping[str, Any]) -> int:
+    return int(node["restarts"]) + sum(_total_restarts(c) for c in node["children"])
