@@ -63,6 +63,28 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from actors.trust_score import score_v1, score_v2
+
+    try:
+        if args.algorithm == "v1":
+            result = score_v1(args.roi_pct, args.max_drawdown_pct, args.trades)
+        elif args.sharpe is None:
+            raise ValueError("--algorithm v2 takes the real Sharpe ratio: give --sharpe")
+        else:
+            result = score_v2(args.sharpe, args.roi_pct, args.max_drawdown_pct)
+    except ValueError as exc:
+        print(f"xorj score: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    out = result.as_dict()
+    out["inputs"] = {"roi_pct": args.roi_pct, "max_drawdown_pct": args.max_drawdown_pct,
+                     "trades": args.trades, "win_rate_pct": args.win_rate_pct}
+    print(json.dumps(out, indent=2))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xorj", description="XORJ copy-trading engine for Solana")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -72,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(handler=_run)
     sub.add_parser("migrate", help="apply pending database migrations and exit") \
         .set_defaults(handler=_migrate)
+    score = sub.add_parser("score", help="compute the XORJ Trust Score from summary figures")
+    score.add_argument("--roi-pct", type=float, required=True)
+    score.add_argument("--max-drawdown-pct", type=float, required=True)
+    score.add_argument("--trades", type=int, required=True)
+    score.add_argument("--win-rate-pct", type=float, default=None,
+                       help="shown with the inputs; not part of the formula")
+    score.add_argument("--algorithm", choices=["v1", "v2"], default="v1")
+    score.add_argument("--sharpe", type=float, default=None, help="the real Sharpe ratio (v2)")
+    score.set_defaults(handler=_score)
     ctl.register(sub)
     try:
         from contracts import cli as contracts_cli

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,17 +22,47 @@ def ctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*XORJ, "ctl", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def wait_until(condition: object, what: str, timeout: float = 90.0) -> None:
-    """Poll a condition under a deadline (the engine is another process: there is no event to await)."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # noqa: ASYNC251 -- a sync test polling another process
+class EngineLog:
+    """Reads the engine's JSON log lines as they come and lets the test wait for one (an event
+    with a deadline, not a sleep)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.events: list[dict[str, object]] = []
+        self.raw: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._cond:
+                self.raw.append(line)
+                if line.startswith("{"):
+                    self.events.append(json.loads(line))
+                self._cond.notify_all()
+        with self._cond:
+            self.raw.append("<EOF>")
+            self._cond.notify_all()
+
+    def wait_for(self, what: str, timeout: float = 90.0, **fields: object) -> dict[str, object]:
+        def found() -> dict[str, object] | None:
+            for event in self.events:
+                if all(event.get(k) == v for k, v in fields.items()):
+                    return event
+            if self.raw and self.raw[-1] == "<EOF>":
+                raise AssertionError(f"engine exited before {what}:\n{''.join(self.raw[-30:])}")
+            return None
+
+        with self._cond:
+            event = self._cond.wait_for(found, timeout=timeout)
+        if event is None:
+            raise AssertionError(f"timed out waiting for {what}:\n{''.join(self.raw[-30:])}")
+        return event
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], Path]]:
+def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], EngineLog]]:
     env = {
         **os.environ,
         "XORJ_HOME": str(tmp_path / "home"),
@@ -42,13 +72,13 @@ def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, st
     }
     for var in ("DATABASE_URL", "REDIS_URL", "XORJ_CONTROL_SOCKET", "XORJ_CONFIG"):
         env.pop(var, None)
-    log_path = tmp_path / "engine.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([*XORJ, "run"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([*XORJ, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    log = EngineLog(proc)
     try:
-        wait_until(lambda: ctl(env, "status").returncode == 0 or proc.poll() is not None, "the engine")
-        assert proc.poll() is None, log_path.read_text()
-        yield proc, env, log_path
+        log.wait_for("the engine to run", msg="engine running")
+        log.wait_for("the schema", msg="migrations applied")
+        yield proc, env, log
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -56,25 +86,25 @@ def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, st
 
 
 def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
-    engine: tuple[subprocess.Popen[str], dict[str, str], Path],
+    engine: tuple[subprocess.Popen[str], dict[str, str], EngineLog],
 ) -> None:
-    proc, env, log_path = engine
+    proc, env, log = engine
     tree = json.loads(ctl(env, "tree", "--json").stdout)
     assert tree["name"] == "root" and tree["strategy"] == "rest_for_one"
     infra = next(c for c in tree["children"] if c["name"] == "infra")
     assert [c["name"] for c in infra["children"]] == ["postgres", "redis", "http", "control"]
     assert all(c["state"] == "running" for c in infra["children"])
 
+    log.wait_for("redis", msg="redis connected")
     status = json.loads(ctl(env, "status", "--json").stdout)
-    wait_until(lambda: json.loads(ctl(env, "status", "--json").stdout)["status"] == "ok", "healthy deps")
+    assert status["dependencies"]["postgres"]["state"] == "up"
     metrics_url = f"http://127.0.0.1:{status['metrics_port']}"
 
     crashed = ctl(env, "crash", "redis")
     assert crashed.returncode == 0, crashed.stderr
-    wait_until(
-        lambda: json.loads(ctl(env, "tree", "--json").stdout)["children"][0]["children"][1]["restarts"] == 1,
-        "the restart in the tree",
-    )
+    log.wait_for("the restart", event="started", child="redis", incarnation=2)
+    redis_node = json.loads(ctl(env, "tree", "--json").stdout)["children"][0]["children"][1]
+    assert redis_node["name"] == "redis" and redis_node["restarts"] == 1
     metrics = httpx.get(f"{metrics_url}/metrics", timeout=10).text
     assert 'xorj_actor_restarts_total{actor="redis"} 1.0' in metrics
     assert 'xorj_supervisor_children{supervisor="infra"} 4.0' in metrics
@@ -83,16 +113,17 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
-    events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    log.wait_for("the last line", msg="engine stopped")
+    events = log.events
     crash = [e for e in events if e.get("event") == "crashed" and e.get("child") == "redis"]
-    assert crash and "InjectedCrash" in crash[0]["reason"]
+    assert crash and "InjectedCrash" in str(crash[0]["reason"])
     stopped = [e["child"] for e in events if e.get("event") == "stopped"]
     assert stopped == ["executors", "control", "http", "redis", "postgres", "infra"]  # reverse order
     assert not (Path(env["XORJ_HOME"]) / "control.sock").exists()
 
 
 def test_restart_of_an_unknown_actor_or_the_root_is_refused_and_the_engine_keeps_running(
-    engine: tuple[subprocess.Popen[str], dict[str, str], Path],
+    engine: tuple[subprocess.Popen[str], dict[str, str], EngineLog],
 ) -> None:
     proc, env, _ = engine
     unknown = ctl(env, "restart", "nobody")

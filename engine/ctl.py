@@ -1,0 +1,205 @@
+"""``xorj ctl``: the operator's commands against a running engine, over the control socket.
+
+Owns: the ``ctl`` sub-command of the ``xorj`` CLI, its sub-commands (one table, ``COMMANDS``;
+a new command is one ``CtlCommand`` entry plus a server-side ``CommandSpec``) and how each
+result is printed for a human (``--json`` prints the raw result for scripts).
+
+Failure it contains: an unreachable or refusing engine, or a bad config. Each becomes one line
+on stderr and exit status 1 (2 for usage and config errors), never a traceback.
+
+May import: the standard library, attrs, engine.config, engine.control_client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from engine.config import ConfigError, load_config
+from engine.control_client import ControlError, request
+
+__all__ = ["COMMANDS", "CtlArgument", "CtlCommand", "register", "render_tree"]
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+
+Renderer = Callable[[object, Mapping[str, object]], str]
+
+
+@attrs.frozen
+class CtlArgument:
+    """A positional, string-valued argument, sent to the engine under the same name."""
+
+    name: str
+    help: str
+
+
+def render_generic(result: object, _args: Mapping[str, object]) -> str:
+    """``key: value`` lines for objects (nested objects indented), the value itself otherwise."""
+    if not isinstance(result, dict):
+        return result if isinstance(result, str) else json.dumps(result)
+    lines: list[str] = []
+
+    def walk(obj: Mapping[str, object], depth: int) -> None:
+        for key, value in obj.items():
+            if isinstance(value, dict) and value:
+                lines.append(f"{'  ' * depth}{key}:")
+                walk(value, depth + 1)
+            else:
+                shown = value if isinstance(value, str) else json.dumps(value)
+                lines.append(f"{'  ' * depth}{key}: {shown}")
+
+    walk(result, 0)
+    return "\n".join(lines)
+
+
+def _tree_rows(node: object, prefix: str, child_prefix: str, rows: list[tuple[str, list[str]]]) -> None:
+    if not isinstance(node, dict):
+        rows.append((f"{prefix}?", [f"(unreadable node {json.dumps(node)})"]))
+        return
+    kind = str(node.get("kind", "?"))
+    strategy = node.get("strategy")
+    columns = [
+        kind,
+        str(strategy) if kind == "supervisor" and strategy else "-",
+        str(node.get("state", "?")),
+        f"restarts={node.get('restarts', '?')}",
+        f"mailbox={node.get('mailbox_depth', '?')}",
+    ]
+    rows.append((f"{prefix}{node.get('name', '?')}", columns))
+    children = node.get("children") or []
+    if not isinstance(children, list):
+        children = []
+    for i, child in enumerate(children):
+        last = i == len(children) - 1
+        _tree_rows(
+            child,
+            child_prefix + ("└── " if last else "├── "),
+            child_prefix + ("    " if last else "│   "),
+            rows,
+        )
+
+
+def render_tree(result: object, _args: Mapping[str, object] | None = None) -> str:
+    """The supervision tree, one aligned line per node: name, kind, strategy, state, restarts,
+    mailbox depth. Tolerates missing fields (shown as ``?``) so a newer engine still renders."""
+    rows: list[tuple[str, list[str]]] = []
+    _tree_rows(result, "", "", rows)
+    widths = [max(len(r[0]) for r in rows)]
+    for col in range(len(rows[0][1])):
+        widths.append(max((len(r[1][col]) for r in rows if len(r[1]) > col), default=0))
+    lines = []
+    for label, columns in rows:
+        cells = [label.ljust(widths[0])] + [c.ljust(widths[i + 1]) for i, c in enumerate(columns)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _said(template: str) -> Renderer:
+    def render(result: object, args: Mapping[str, object]) -> str:
+        if isinstance(result, str):
+            return result
+        return template.format(**args)
+
+    return render
+
+
+@attrs.frozen
+class CtlCommand:
+    """One ``xorj ctl`` sub-command: the control-socket command it sends and how it prints."""
+
+    name: str
+    help: str
+    arguments: tuple[CtlArgument, ...] = ()
+    render: Renderer = render_generic
+
+
+COMMANDS: Final[tuple[CtlCommand, ...]] = (
+    CtlCommand("status", "show the node's state and its dependencies"),
+    CtlCommand("tree", "show the supervision tree", render=render_tree),
+    CtlCommand(
+        "restart",
+        "restart an actor through its supervisor",
+        (CtlArgument("actor", "the actor's name, as shown by `xorj ctl tree`"),),
+        _said("restart of {actor} requested"),
+    ),
+    CtlCommand(
+        "crash",
+        "inject a crash into an actor (needs XORJ_FAULT_INJECTION=1 on the engine)",
+        (CtlArgument("actor", "the actor's name, as shown by `xorj ctl tree`"),),
+        _said("crash injected into {actor}"),
+    ),
+    CtlCommand("shutdown", "stop the engine gracefully", render=_said("shutdown requested")),
+)
+
+
+def _socket_path(args: argparse.Namespace) -> Path:
+    explicit: Path | None = args.socket
+    if explicit is not None:
+        return explicit
+    config_path: Path | None = getattr(args, "config", None)
+    return load_config(os.environ, Path(config_path) if config_path else None).xorj_control_socket
+
+
+def _runner(command: CtlCommand) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        label = f"xorj ctl {command.name}"
+        try:
+            path = _socket_path(args)
+        except ConfigError as e:
+            print(f"{label}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        sent = {arg.name: getattr(args, arg.name) for arg in command.arguments}
+        try:
+            result = request(path, command.name, sent, timeout=args.timeout)
+        except ControlError as e:
+            print(f"{label}: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        if args.json:
+            print(json.dumps(result, indent=2, sort_keys=False))
+        else:
+            print(command.render(result, sent))
+        return EXIT_OK
+
+    return run
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {raw!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {raw!r}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ctl`` and its sub-commands to the ``xorj`` CLI; each sets ``handler(args) -> int``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="control socket (default: XORJ_CONTROL_SOCKET, else $XORJ_HOME/control.sock)",
+    )
+    common.add_argument("--json", action="store_true", help="print the raw JSON result")
+    common.add_argument(
+        "--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS", help="answer deadline"
+    )
+    ctl = subparsers.add_parser("ctl", help="control a running engine over its control socket")
+    commands = ctl.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        parser = commands.add_parser(command.name, help=command.help, parents=[common])
+        for arg in command.arguments:
+            parser.add_argument(arg.name, help=arg.help)
+        parser.set_defaults(handler=_runner(command))

@@ -1,0 +1,1 @@
+"""Tests for the operator-facing edges: config, logs, metrics/health HTTP, control socket, ctl."""
