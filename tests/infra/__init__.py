@@ -1,0 +1,1 @@
+"""Tests of the database and Redis infrastructure against real embedded servers."""
