@@ -15,6 +15,7 @@ from pathlib import Path
 
 import trio
 
+from contracts import cli as contracts_cli
 from engine import ctl
 from engine.config import Config, ConfigError, load_config
 from engine.logs import configure_logging
@@ -104,12 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--sharpe", type=float, default=None, help="the real Sharpe ratio (v2)")
     score.set_defaults(handler=_score)
     ctl.register(sub)
-    try:
-        from contracts import cli as contracts_cli
-    except ImportError:  # the contracts toolchain is optional for operators
-        pass
-    else:
-        contracts_cli.register(sub)
+    contracts_cli.register(sub)
     return parser
 
 
