@@ -10,32 +10,28 @@ Every call has a deadline and ends, by then, with a result or a typed error: `Da
 the constraint when a row is refused, `DatabaseQueryError` for anything else the server rejects.
 No asyncpg type, `OSError` or `asyncio` exception leaves this module, and nothing hangs.
 
-How other trio tasks reach the loop: `serve()` opens the trio-asyncio loop and keeps it in
-`self._loop`. A call from *any* trio task of the process wraps its asyncpg coroutine in an asyncio
-task on that loop (`asyncio.ensure_future(coro, loop=loop)`, which is what trio-asyncio's
-`loop.run_aio_coroutine` does) and waits for it on a `trio.Event`. Unlike `run_aio_coroutine`,
-the wait does not follow the asyncio task into its cleanup: at the deadline the task is cancelled
-and left to finish its cleanup on the loop, and the caller gets `DatabaseTimeout` at once. (asyncpg
-cleanup after a cancelled query talks to the server, which is exactly what is slow in an outage.)
+How other trio tasks reach the loop: `serve()` opens the trio-asyncio loop and keeps it; a call
+from *any* trio task of the process runs its asyncpg coroutine on that loop through the bridge in
+`engine.asyncio_gateway` (shared with the Redis gateway), which gives up at the deadline without
+waiting for asyncpg's cleanup, so the caller gets `DatabaseTimeout` at once.
 
 May import: the standard library, trio, trio_asyncio, asyncpg, attrs, `sql`, `supervisors.backoff`,
-`engine.http_server` (DependencyHealth), `engine.config` (redact_url).
+`engine.asyncio_gateway` (the bridge), `engine.http_server` (DependencyHealth).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
 
 import asyncpg
 import trio
 import trio_asyncio
 
-from engine.config import redact_url
+from engine.asyncio_gateway import AsyncioGateway
 from engine.http_server import DependencyHealth
 from sql.errors import (
     CheckViolation,
@@ -67,7 +63,6 @@ __all__ = [
     "Script",
     "Statement",
     "UniqueViolation",
-    "run_on_aio_loop",
     "translate_error",
 ]
 
@@ -123,35 +118,6 @@ def translate_error(exc: BaseException) -> DatabaseError | None:
     return None
 
 
-def _consume_outcome(fut: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned task's outcome so asyncio does not log 'exception never retrieved'."""
-    if not fut.cancelled():
-        fut.exception()
-
-
-async def run_on_aio_loop(loop: trio_asyncio.TrioEventLoop, coro: Awaitable[T], timeout: float) -> T:
-    """Run an asyncio coroutine as a task on ``loop`` from any trio task; return its result.
-
-    Raises `trio.TooSlowError` at ``timeout`` (the asyncio task is cancelled and left to finish
-    its cleanup on the loop: the caller never waits for it), `asyncio.CancelledError` if the loop
-    shut down under the task, or whatever the coroutine raised. Shared by both gateways.
-    """
-    fut: asyncio.Future[T] = asyncio.ensure_future(coro, loop=loop)
-    done = trio.Event()
-    fut.add_done_callback(lambda _: done.set())
-    try:
-        with trio.move_on_after(timeout):
-            await done.wait()
-    finally:
-        if not fut.done():
-            # Deadline or caller cancelled: abandon the task to finish its cleanup on the loop.
-            fut.cancel()
-            fut.add_done_callback(_consume_outcome)
-    if not fut.done():
-        raise trio.TooSlowError
-    return fut.result()
-
-
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # json/jsonb as Python values both ways, so callers never see driver-specific text.
     for type_name in ("json", "jsonb"):
@@ -162,8 +128,11 @@ def _rows(records: Sequence[Any]) -> list[Row]:
     return [dict(record) for record in records]
 
 
-class PostgresGateway:
+class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
     """One per process. Start with ``await nursery.start(gateway.serve)``; call from any task."""
+
+    unavailable = DatabaseUnavailable
+    timeout_error = DatabaseTimeout
 
     def __init__(
         self,
@@ -183,76 +152,17 @@ class PostgresGateway:
     ) -> None:
         if not 0 <= pool_min <= pool_max or pool_max < 1:
             raise ValueError(f"pool sizes must satisfy 0 <= min <= max, max >= 1: got {pool_min}, {pool_max}")
-        self._url = url
+        super().__init__(url, name=name, backoff_min=backoff_min, backoff_max=backoff_max,
+                         backoff_jitter=backoff_jitter, rng=rng)
         self._pool_min = pool_min
         self._pool_max = pool_max
-        self._name = name
         self._connect_timeout = connect_timeout
         self._probe_interval = probe_interval
         self._probe_timeout = probe_timeout
         self._failures_before_rebuild = failures_before_rebuild
-        self._backoff = {"min_s": backoff_min, "max_s": backoff_max, "jitter": backoff_jitter}
-        self._rng = rng
-        self._loop: trio_asyncio.TrioEventLoop | None = None
-        self._pool: asyncpg.Pool | None = None
-        self._state: Literal["up", "down", "connecting"] = "connecting"
-        self._latency_ms: float | None = None
-        self._last_error: str | None = None
 
-    # -- observation -------------------------------------------------------------------------
-
-    @property
-    def redacted_url(self) -> str:
-        return redact_url(self._url)
-
-    @property
-    def connected(self) -> bool:
-        return self._pool is not None
-
-    def health(self) -> DependencyHealth:
-        return DependencyHealth(
-            name=self._name, state=self._state, latency_ms=self._latency_ms, last_error=self._last_error
-        )
-
-    def _mark_down(self, error: DatabaseError) -> None:
-        if self._state == "up":
-            _log.warning("database unavailable", extra={"gateway": self._name, "error": str(error)})
-        self._state = "down" if self._pool is not None else "connecting"
-        self._last_error = str(error)
-
-    # -- the bridge --------------------------------------------------------------------------
-
-    async def _on_loop(
-        self, loop: trio_asyncio.TrioEventLoop, coro: Awaitable[T], timeout: float, what: str
-    ) -> T:
-        """`run_on_aio_loop` with this gateway's error translation."""
-        try:
-            return await run_on_aio_loop(loop, coro, timeout)
-        except trio.TooSlowError:
-            raise DatabaseTimeout(f"{self._name}: {what} did not complete within {timeout:g}s") from None
-        except asyncio.CancelledError:
-            # Not our deadline and not our caller: the loop is shutting down under us.
-            raise DatabaseUnavailable(f"{self._name}: gateway stopped during {what}") from None
-        except Exception as exc:
-            typed = translate_error(exc)
-            if typed is None:
-                raise
-            raise typed from exc
-
-    async def _call(self, what: str, fn: Callable[[asyncpg.Pool], Awaitable[T]], timeout: float) -> T:
-        loop, pool = self._loop, self._pool
-        if loop is None or pool is None:
-            raise DatabaseUnavailable(
-                f"{self._name}: not connected ({self._state}; last error: {self._last_error})"
-            )
-        try:
-            result = await self._on_loop(loop, fn(pool), timeout, what)
-        except DatabaseUnavailable as exc:
-            self._mark_down(exc)
-            raise
-        if self._state != "up":
-            self._state = "up"
-        return result
+    def _translate(self, exc: Exception) -> Exception | None:
+        return translate_error(exc)
 
     # -- the API -----------------------------------------------------------------------------
 
@@ -361,7 +271,7 @@ class PostgresGateway:
                 attempt += 1
                 await trio.sleep(delay)
                 continue
-            self._pool = pool
+            self._client = pool
             self._state = "up"
             self._latency_ms = (trio.current_time() - started_at) * 1000.0
             _log.info(
@@ -387,7 +297,7 @@ class PostgresGateway:
             self._latency_ms = (trio.current_time() - started_at) * 1000.0
 
     async def _drop_pool(self, loop: trio_asyncio.TrioEventLoop, *, reason: str) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._client = self._client, None
         if pool is None:
             return
         self._state = "connecting"

@@ -12,22 +12,20 @@ truth (DESIGN section 5): callers treat `RedisUnavailable` as "keep going alone"
 survives an outage: its pump retries with backoff and redis-py re-subscribes on reconnect;
 messages published during the outage are lost (that is Redis pub/sub).
 
-Other trio tasks reach the loop the same way as in `engine.postgres_gateway` (whose
-`run_on_aio_loop` bridge this module shares): any trio task may call any method once `serve()` has
-started.
+Other trio tasks reach the loop through the bridge in `engine.asyncio_gateway`, shared with the
+Postgres gateway: any trio task may call any method once `serve()` has started.
 
 May import: the standard library, trio, trio_asyncio, redis, attrs, `supervisors.backoff`,
-`engine.postgres_gateway` (the bridge), `engine.http_server` (DependencyHealth), `engine.config`.
+`engine.asyncio_gateway` (the bridge).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import redis.asyncio as aioredis
@@ -37,9 +35,7 @@ import trio_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from engine.config import redact_url
-from engine.http_server import DependencyHealth
-from engine.postgres_gateway import run_on_aio_loop
+from engine.asyncio_gateway import AsyncioGateway
 from supervisors.backoff import backoff_delay
 
 __all__ = [
@@ -100,8 +96,11 @@ def _translate(exc: Exception) -> RedisError | None:
     return None
 
 
-class RedisGateway:
+class RedisGateway(AsyncioGateway[aioredis.Redis]):
     """One per process. Start with ``await nursery.start(gateway.serve)``; call from any task."""
+
+    unavailable = RedisUnavailable
+    timeout_error = RedisTimeout
 
     def __init__(
         self,
@@ -118,67 +117,17 @@ class RedisGateway:
         backoff_jitter: float = 0.2,
         rng: random.Random | None = None,
     ) -> None:
-        self._url = url
-        self._name = name
+        super().__init__(url, name=name, backoff_min=backoff_min, backoff_max=backoff_max,
+                         backoff_jitter=backoff_jitter, rng=rng)
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         # A safety net under our own deadlines, for tasks abandoned at a deadline.
         self._socket_timeout = socket_timeout
         self._probe_interval = probe_interval
         self._probe_timeout = probe_timeout
-        self._backoff = {"min_s": backoff_min, "max_s": backoff_max, "jitter": backoff_jitter}
-        self._rng = rng
-        self._loop: trio_asyncio.TrioEventLoop | None = None
-        self._client: aioredis.Redis | None = None
-        self._state: Literal["up", "down", "connecting"] = "connecting"
-        self._latency_ms: float | None = None
-        self._last_error: str | None = None
 
-    # -- observation -------------------------------------------------------------------------
-
-    @property
-    def redacted_url(self) -> str:
-        return redact_url(self._url)
-
-    def health(self) -> DependencyHealth:
-        return DependencyHealth(
-            name=self._name, state=self._state, latency_ms=self._latency_ms, last_error=self._last_error
-        )
-
-    def _mark_down(self, error: RedisError) -> None:
-        if self._state == "up":
-            _log.warning("redis unavailable", extra={"gateway": self._name, "error": str(error)})
-        self._state = "down"
-        self._last_error = str(error)
-
-    # -- the bridge --------------------------------------------------------------------------
-
-    async def _on_loop(
-        self, loop: trio_asyncio.TrioEventLoop, coro: Awaitable[T], timeout: float, what: str
-    ) -> T:
-        try:
-            return await run_on_aio_loop(loop, coro, timeout)
-        except trio.TooSlowError:
-            raise RedisTimeout(f"{self._name}: {what} did not complete within {timeout:g}s") from None
-        except asyncio.CancelledError:
-            raise RedisUnavailable(f"{self._name}: gateway stopped during {what}") from None
-        except Exception as exc:
-            typed = _translate(exc)
-            if typed is None:
-                raise
-            raise typed from exc
-
-    async def _call(self, what: str, fn: Callable[[aioredis.Redis], Awaitable[T]], timeout: float) -> T:
-        loop, client = self._loop, self._client
-        if loop is None or client is None:
-            raise RedisUnavailable(f"{self._name}: not connected ({self._state})")
-        try:
-            result = await self._on_loop(loop, fn(client), timeout, what)
-        except RedisUnavailable as exc:
-            self._mark_down(exc)
-            raise
-        self._state = "up"
-        return result
+    def _translate(self, exc: Exception) -> Exception | None:
+        return _translate(exc)
 
     # -- the API -----------------------------------------------------------------------------
 
