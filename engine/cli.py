@@ -15,6 +15,7 @@ from pathlib import Path
 
 import trio
 
+from chaos import cli as chaos_cli
 from contracts import cli as contracts_cli
 from engine import ctl
 from engine.config import Config, ConfigError, load_config
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(handler=_score)
     ctl.register(sub)
     contracts_cli.register(sub)
+    chaos_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Tests of the chaos harness: the toxiproxy-compatible fault proxy and the toxiproxy client."""
