@@ -20,6 +20,7 @@ from contracts import cli as contracts_cli
 from engine import ctl
 from engine.config import Config, ConfigError, load_config
 from engine.logs import configure_logging
+from localnet import cli as localnet_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("xorj.cli")
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.register(sub)
     contracts_cli.register(sub)
     chaos_cli.register(sub)
+    localnet_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,138 @@
+"""The local chain under test: real ``python -m localnet`` processes on ephemeral ports.
+
+A node is started as a subprocess with ``--rpc-port 0 --manifest FILE``; it is ready when the
+manifest appears (written atomically after the server listens). Clients are solana-py's own
+``AsyncClient`` (driven with ``asyncio.run`` from sync tests: solana-py is asyncio, the test
+suite runs trio) and plain httpx for raw JSON-RPC framing checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import pytest
+from solana.rpc.async_api import AsyncClient
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_DEADLINE = 20.0
+T = TypeVar("T")
+
+# Fast slots and short windows keep the suite quick; the semantics are the same at 400 ms / 150.
+FAST_CHAIN = ("--slot-ms", "40", "--blockhash-window", "30", "--finalize-slots", "4", "--confirm-slots", "1")
+
+
+@attrs.frozen
+class LocalnetNode:
+    process: subprocess.Popen[bytes]
+    url: str
+    manifest: dict[str, Any]
+    workdir: Path
+    http: httpx.Client
+
+    def rpc(self, method: str, params: object = None, *, timeout: float = 10.0) -> dict[str, Any]:
+        """One raw JSON-RPC call; returns the whole answer object (result or error)."""
+        body: dict[str, object] = {"jsonrpc": "2.0", "id": 1, "method": method}
+        if params is not None:
+            body["params"] = params
+        answer: dict[str, Any] = self.http.post(self.url, json=body, timeout=timeout).json()
+        return answer
+
+    def result(self, method: str, params: object = None) -> Any:
+        answer = self.rpc(method, params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def run(self, scenario: Callable[[AsyncClient], Awaitable[T]], *, deadline: float = 30.0) -> T:
+        """Run ``scenario`` with solana-py's client against this node, under a deadline."""
+
+        async def main() -> T:
+            async with AsyncClient(self.url) as client:
+                async with asyncio.timeout(deadline):
+                    return await scenario(client)
+
+        return asyncio.run(main())
+
+
+def start_node(workdir: Path, *flags: str) -> LocalnetNode:
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest_path = workdir / "manifest.json"
+    manifest_path.unlink(missing_ok=True)
+    log = (workdir / "node.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localnet", "--rpc-port", "0", "--manifest", str(manifest_path), *flags],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while not manifest_path.exists():
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"localnet exited with {process.returncode}: {(workdir / 'node.log').read_text()}"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"localnet did not start within {STARTUP_DEADLINE}s")
+        time.sleep(0.02)
+    manifest = json.loads(manifest_path.read_text())
+    return LocalnetNode(process, manifest["rpcUrl"], manifest, workdir, httpx.Client())
+
+
+def stop_node(node: LocalnetNode, *, timeout: float = 15.0) -> int:
+    """SIGTERM and wait; the exit code (0 is a clean stop)."""
+    node.http.close()
+    if node.process.poll() is None:
+        node.process.send_signal(signal.SIGTERM)
+    try:
+        return node.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        node.process.kill()
+        node.process.wait()
+        raise
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def admin_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNode]:
+    node = start_node(tmp_path_factory.mktemp("localnet-admin"), "--admin", "--seed", "7", *FAST_CHAIN)
+    yield node
+    assert stop_node(node) == 0
+
+
+@pytest.fixture(scope="session")
+def plain_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNode]:
+    node = start_node(tmp_path_factory.mktemp("localnet-plain"), *FAST_CHAIN)
+    yield node
+    assert stop_node(node) == 0
+
+
+@pytest.fixture
+def no_faults(admin_node: LocalnetNode) -> Iterator[LocalnetNode]:
+    """The admin node with every fault knob off before and after the test."""
+    off = {"dropRate": 0.0, "landDelaySlots": 0, "errorAfterLanding": False}
+    admin_node.result("localnet_setFaults", [off])
+    yield admin_node
+    admin_node.result("localnet_setFaults", [off])
