@@ -235,6 +235,9 @@ class Config:
     shutdown_timeout_seconds: float = attrs.field(metadata=setting(positive_float, 10.0))
     embedded_postgres_port: int | None = attrs.field(metadata=setting(_PORT, None))
     embedded_redis_port: int | None = attrs.field(metadata=setting(_PORT, None))
+    localnet_rpc_port: int | None = attrs.field(metadata=setting(_PORT, None))
+    localnet_price_port: int | None = attrs.field(metadata=setting(_PORT, None))
+    localnet_seed: int = attrs.field(metadata=setting(integer(0, 2**31 - 1), 7))
 
     def as_public_dict(self) -> dict[str, object]:
         """Every setting by its environment name, JSON-friendly, with URL passwords redacted."""

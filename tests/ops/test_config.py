@@ -30,6 +30,9 @@ BAD_VALUES: dict[str, object] = {
     "SHUTDOWN_TIMEOUT_SECONDS": "-3",
     "EMBEDDED_POSTGRES_PORT": "70000",
     "EMBEDDED_REDIS_PORT": "1.5",
+    "LOCALNET_RPC_PORT": "0",
+    "LOCALNET_PRICE_PORT": "port",
+    "LOCALNET_SEED": "-1",
 }
 
 
