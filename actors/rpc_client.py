@@ -975,12 +975,19 @@ class RpcClientActor(Actor):
         self._in_flight.clear()
 
     async def _probe(self, scope: trio.CancelScope) -> None:
+        """Heartbeat: the primary's half-open trial when on the backup, else a `getHealth`, so that
+        the health record (and `/health`) reflects the node even when no one is calling."""
         with scope:
             while True:
                 await trio.sleep(self._probe_interval_s)
                 if await self.client.probe_primary():
                     log.info("rpc primary answers again; traffic is back on it",
                              extra={"event": "rpc_failback", "endpoint": "primary"})
+                    continue
+                try:
+                    await self.client.get_health(timeout=self._probe_interval_s)
+                except RpcError as exc:  # recorded in the client's health record; nothing to raise
+                    log.debug("rpc heartbeat failed", extra={"error": str(exc)})
 
     async def _serve(self, msg: object, slot: object) -> None:
         try:

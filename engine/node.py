@@ -2,15 +2,19 @@
 
 ```
 root (rest_for_one)
-├── infra (one_for_one): postgres, redis, http (metrics/health), control (socket)
+├── infra (one_for_one): postgres, redis, http (metrics/health), control (socket),
+│                        localnet (embedded mode: the local chain as a child process)
+├── rpc_client
 └── executors (dynamic, one_for_one)          -- per-user executors, later issues
 ```
 
-Later issues add alerter, rpc_client, price_feed and scorer between infra and executors; the
+Later issues add alerter, price_feed and scorer between rpc_client and executors; the
 `rest_for_one` root means that when infra has to be restarted as a whole, everything that depends
 on it is restarted after it, in order.
 
-Start-up is embedded servers (when no URL is configured) -> tree in start order; the Postgres
+Start-up is embedded servers (when no URL is configured) -> tree in start order (with no
+`SOLANA_RPC_URL` the local chain is started inside the tree, supervised, and the RPC client is
+pointed at it); the Postgres
 gateway migrates the schema every time it (re)connects. Shutdown (SIGTERM, SIGINT or `xorj ctl
 shutdown`) stops the tree in reverse order within `SHUTDOWN_TIMEOUT_SECONDS`, cancelling whatever
 is left after that, then stops the embedded servers. A root escalation ends the process with an
@@ -26,15 +30,18 @@ import signal
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
 
+from actors.rpc_client import GetRpcHealth, RpcClient, RpcClientActor
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec, serve_control_socket
+from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
 from engine.embedded_postgres import run_embedded_postgres
 from engine.embedded_redis import run_embedded_redis
-from engine.http_server import HealthReport, serve_http
+from engine.http_server import DependencyHealth, HealthReport, serve_http
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway
 from engine.services import ServiceActor
@@ -52,6 +59,7 @@ from supervisors import (
     Supervisor,
     ask,
 )
+from supervisors.request import AskError
 
 log = logging.getLogger("xorj.node")
 
@@ -90,6 +98,8 @@ class Node:
         self.root: Supervisor | None = None
         self.postgres: PostgresGateway | None = None
         self.redis: RedisGateway | None = None
+        self.localnet: LocalnetPorts | None = None
+        self.localnet_manifest: Path | None = None
 
     # ------------------------------------------------------------------ life
 
@@ -103,6 +113,9 @@ class Node:
                 database_url, pool_min=cfg.database_pool_min, pool_max=cfg.database_pool_max
             )
             self.redis = RedisGateway(redis_url)
+            if cfg.solana_rpc_url is None:
+                self.localnet = localnet_ports(
+                    cfg.xorj_home, cfg.localnet_rpc_port, cfg.localnet_price_port)
             self.root = self._tree()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)
@@ -166,6 +179,19 @@ class Node:
         async def serve_control(*, task_status: trio.TaskStatus[Any]) -> None:
             await serve_control_socket(cfg.xorj_control_socket, self.commands(), task_status=task_status)
 
+        async def chain_serving(manifest: Path) -> None:
+            self.localnet_manifest = manifest
+
+        async def serve_chain(*, task_status: trio.TaskStatus[Path]) -> None:
+            assert self.localnet is not None
+            await serve_localnet(cfg.xorj_home, self.localnet, cfg.localnet_seed,
+                                 admin=cfg.xorj_fault_injection, task_status=task_status)
+
+        rpc_primary = cfg.solana_rpc_url or (self.localnet.rpc_url if self.localnet else "")
+
+        def rpc_client() -> RpcClient:
+            return RpcClient(rpc_primary, cfg.solana_rpc_backup_url)
+
         infra = [
             ChildSpec("postgres", lambda: ServiceActor(
                 postgres.serve, wait_until_serving=False, on_serving=migrated)),
@@ -174,11 +200,15 @@ class Node:
                 serve_metrics, wait_until_serving=True, on_serving=http_bound)),
             ChildSpec("control", lambda: ServiceActor(serve_control, wait_until_serving=True)),
         ]
+        if self.localnet is not None:
+            infra.append(ChildSpec("localnet", lambda: ServiceActor(
+                serve_chain, wait_until_serving=True, on_serving=chain_serving), shutdown_s=15.0))
         return Supervisor(
             [
                 ChildSpec("infra", lambda: Supervisor(infra, strategy=Strategy.ONE_FOR_ONE,
                                                       max_restarts=10, period=60.0),
                           shutdown_s=math.inf),
+                ChildSpec("rpc_client", lambda: RpcClientActor(rpc_client), shutdown_s=10.0),
                 ChildSpec("executors", lambda: DynamicSupervisor(max_restarts=50, period=60.0),
                           shutdown_s=math.inf),
             ],
@@ -190,8 +220,16 @@ class Node:
     # ------------------------------------------------------------------ edges
 
     async def health(self) -> HealthReport:
-        deps = tuple(g.health() for g in (self.postgres, self.redis) if g is not None)
-        return HealthReport(node_state=self.state, dependencies=deps)
+        deps = [g.health() for g in (self.postgres, self.redis) if g is not None]
+        deps.append(await self._rpc_health())
+        return HealthReport(node_state=self.state, dependencies=tuple(deps))
+
+    async def _rpc_health(self) -> DependencyHealth:
+        try:
+            rpc = await ask(self.registry.ref("rpc_client"), GetRpcHealth(), timeout=1.0)
+        except (ActorNotFound, AskError) as exc:
+            return DependencyHealth("solana_rpc", "down", None, f"rpc client: {exc}")
+        return DependencyHealth("solana_rpc", rpc.state, rpc.latency_ms, rpc.last_error)
 
     def commands(self) -> Mapping[str, CommandSpec]:
         return {

@@ -92,12 +92,14 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     tree = json.loads(ctl(env, "tree", "--json").stdout)
     assert tree["name"] == "root" and tree["strategy"] == "rest_for_one"
     infra = next(c for c in tree["children"] if c["name"] == "infra")
-    assert [c["name"] for c in infra["children"]] == ["postgres", "redis", "http", "control"]
+    assert [c["name"] for c in infra["children"]] == ["postgres", "redis", "http", "control", "localnet"]
+    assert [c["name"] for c in tree["children"]] == ["infra", "rpc_client", "executors"]
     assert all(c["state"] == "running" for c in infra["children"])
 
     log.wait_for("redis", msg="redis connected")
     status = json.loads(ctl(env, "status", "--json").stdout)
     assert status["dependencies"]["postgres"]["state"] == "up"
+    assert status["dependencies"]["solana_rpc"]["state"] in ("up", "connecting")
     metrics_url = f"http://127.0.0.1:{status['metrics_port']}"
 
     crashed = ctl(env, "crash", "redis")
@@ -107,7 +109,7 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     assert redis_node["name"] == "redis" and redis_node["restarts"] == 1
     metrics = httpx.get(f"{metrics_url}/metrics", timeout=10).text
     assert 'xorj_actor_restarts_total{actor="redis"} 1.0' in metrics
-    assert 'xorj_supervisor_children{supervisor="infra"} 4.0' in metrics
+    assert 'xorj_supervisor_children{supervisor="infra"} 5.0' in metrics
     health = httpx.get(f"{metrics_url}/health", timeout=10)
     assert health.json()["node"]["state"] == "running"
 
@@ -118,7 +120,8 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     crash = [e for e in events if e.get("event") == "crashed" and e.get("child") == "redis"]
     assert crash and "InjectedCrash" in str(crash[0]["reason"])
     stopped = [e["child"] for e in events if e.get("event") == "stopped"]
-    assert stopped == ["executors", "control", "http", "redis", "postgres", "infra"]  # reverse order
+    assert stopped == [  # reverse start order
+        "executors", "rpc_client", "localnet", "control", "http", "redis", "postgres", "infra"]
     assert not (Path(env["XORJ_HOME"]) / "control.sock").exists()
 
 
