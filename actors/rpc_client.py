@@ -914,6 +914,11 @@ RpcRequest = (
 # ---------------------------------------------------------------------------------------- actor
 
 
+async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
 class RpcClientActor(Actor):
     """Serves the messages above with one `RpcClient` per incarnation, many calls at a time."""
 
@@ -923,12 +928,14 @@ class RpcClientActor(Actor):
         *,
         max_in_flight: int = 64,
         probe_interval_s: float = 1.0,
+        stop_grace_s: float = 2.0,
     ) -> None:
         if max_in_flight < 1 or probe_interval_s <= 0:
             raise ValueError("max_in_flight must be >= 1 and probe_interval_s > 0")
         self._make_client = make_client
         self._limiter = trio.CapacityLimiter(max_in_flight)
         self._probe_interval_s = probe_interval_s
+        self._stop_grace_s = stop_grace_s
         self._client: RpcClient | None = None
         self._in_flight: dict[int, Request[Any]] = {}  # by id(): solders requests are unhashable
 
@@ -949,17 +956,23 @@ class RpcClientActor(Actor):
                 probes = trio.CancelScope()
                 nursery.start_soon(self._probe, probes)
                 ctx.started()
-                while True:
-                    # A message is taken from the mailbox only once a slot is free: what cannot be
-                    # served yet stays queued, where a restart does not lose it.
-                    slot = object()
-                    await self._limiter.acquire_on_behalf_of(slot)
-                    msg = await ctx.receive()
-                    if msg is None:
-                        self._limiter.release_on_behalf_of(slot)
-                        break
-                    nursery.start_soon(self._serve, msg, slot)
-                probes.cancel()  # in-flight calls finish (each within its deadline); then we return
+                with trio.CancelScope() as intake:
+                    # A stop request ends the intake at once, even while it waits for a free slot.
+                    nursery.start_soon(_cancel_on, ctx.stopping, intake)
+                    while True:
+                        # A message is taken from the mailbox only once a slot is free: what cannot
+                        # be served yet stays queued, where a restart does not lose it.
+                        slot = object()
+                        await self._limiter.acquire_on_behalf_of(slot)
+                        msg = await ctx.receive()
+                        if msg is None:
+                            self._limiter.release_on_behalf_of(slot)
+                            break
+                        nursery.start_soon(self._serve, msg, slot)
+                probes.cancel()
+                # In-flight calls get a short grace to finish, then are cancelled (their callers
+                # get ActorStopped): a caller's own deadline may be far longer than a shutdown.
+                nursery.cancel_scope.deadline = trio.current_time() + self._stop_grace_s
         except BaseException as exc:
             cause = "cancelled" if isinstance(exc, trio.Cancelled) else _cause(exc)
             raise

@@ -171,6 +171,35 @@ def url(*schemes: str) -> Parser:
     return parse
 
 
+_BASE58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _is_pubkey(candidate: str) -> bool:
+    """A base58 string that decodes to exactly 32 bytes (a Solana public key)."""
+    if not 32 <= len(candidate) <= 44 or any(c not in _BASE58 for c in candidate):
+        return False
+    number = 0
+    for c in candidate:
+        number = number * 58 + _BASE58.index(c)
+    zeros = len(candidate) - len(candidate.lstrip("1"))
+    return zeros + (number.bit_length() + 7) // 8 == 32
+
+
+def pubkeys(raw: object) -> tuple[str, ...]:
+    """Comma-separated base58 public keys (a TOML list of strings also works); empty is allowed."""
+    items = raw if isinstance(raw, list) else _as_text(raw, "comma-separated base58 public keys").split(",")
+    keys: list[str] = []
+    for item in items:
+        key = item.strip() if isinstance(item, str) else ""
+        if not key and isinstance(item, str):
+            continue
+        if not _is_pubkey(key):
+            raise _Invalid(f"expected base58 public keys, got {_shown(item, secret=False)}")
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
 def text(raw: object) -> str:
     value = _as_text(raw, "a string")
     if not value:
@@ -210,6 +239,7 @@ _POOL_SIZE = integer(1, 1000)
 _POSTGRES_URL = url("postgres", "postgresql")
 _REDIS_URL = url("redis", "rediss")
 _HTTP_URL = url("http", "https")
+_MAINNET_USDC: Final = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +268,11 @@ class Config:
     localnet_rpc_port: int | None = attrs.field(metadata=setting(_PORT, None))
     localnet_price_port: int | None = attrs.field(metadata=setting(_PORT, None))
     localnet_seed: int = attrs.field(metadata=setting(integer(0, 2**31 - 1), 7))
+    scoring_interval_seconds: float = attrs.field(metadata=setting(positive_float, 300.0))
+    xorj_score_algorithm: str = attrs.field(metadata=setting(choice("v1", "v2"), "v1"))
+    scoring_window_days: int = attrs.field(metadata=setting(integer(1, 3650), 90))
+    tracked_wallets: tuple[str, ...] = attrs.field(metadata=setting(pubkeys, ()))
+    stablecoin_mints: tuple[str, ...] = attrs.field(metadata=setting(pubkeys, (_MAINNET_USDC,)))
 
     def as_public_dict(self) -> dict[str, object]:
         """Every setting by its environment name, JSON-friendly, with URL passwords redacted."""

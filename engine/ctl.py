@@ -25,7 +25,7 @@ import attrs
 from engine.config import ConfigError, load_config
 from engine.control_client import ControlError, request
 
-__all__ = ["COMMANDS", "CtlArgument", "CtlCommand", "register", "render_tree"]
+__all__ = ["COMMANDS", "CtlArgument", "CtlCommand", "CtlOption", "register", "render_rankings", "render_tree"]
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -38,6 +38,16 @@ Renderer = Callable[[object, Mapping[str, object]], str]
 class CtlArgument:
     """A positional, string-valued argument, sent to the engine under the same name."""
 
+    name: str
+    help: str
+    optional: bool = False  # may be left out (then it is not sent)
+
+
+@attrs.frozen
+class CtlOption:
+    """An integer-valued ``--flag N`` option, sent under ``name`` when given."""
+
+    flag: str
     name: str
     help: str
 
@@ -120,6 +130,64 @@ class CtlCommand:
     help: str
     arguments: tuple[CtlArgument, ...] = ()
     render: Renderer = render_generic
+    options: tuple[CtlOption, ...] = ()
+
+
+def _cell(value: object, fmt: str = "{:.2f}") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt.format(value)
+    return str(value)
+
+
+def render_rankings(result: object, _args: Mapping[str, object]) -> str:
+    """The latest COMPLETED ranking as an aligned table, under one line describing its run."""
+    if not isinstance(result, dict):
+        return render_generic(result, _args)
+    run, rows = result.get("run"), result.get("rankings") or []
+    if not isinstance(run, dict):
+        return "no COMPLETED scoring run yet (run `xorj ctl score-now`)"
+    head = (f"run {run.get('id')} ({run.get('algorithm')}, {run.get('window_days')}-day window) "
+            f"finished {run.get('finished_at')}: {run.get('wallets_ok')}/{run.get('wallets_total')} "
+            f"wallets ingested, {run.get('swaps_unvalued')} swaps unvalued")
+    table = [["RANK", "WALLET", "SCORE", "ELIGIBLE", "ROI%", "WIN%", "DD%", "TRADES", "REASON"]]
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        table.append([
+            _cell(row.get("rank"), "{}"), str(row.get("wallet", "?")), _cell(row.get("score")),
+            "yes" if row.get("eligible") else "no", _cell(row.get("roi_pct")), _cell(row.get("win_rate_pct")),
+            _cell(row.get("max_drawdown_pct")), _cell(row.get("trades"), "{}"),
+            "" if row.get("eligible") else str(row.get("eligibility_reason", "")),
+        ])
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)).rstrip() for r in table]
+    return "\n".join([head, *lines])
+
+
+def render_traders(result: object, args: Mapping[str, object]) -> str:
+    if isinstance(result, dict) and "traders" in result and isinstance(result["traders"], list):
+        lines = [f"{len(result['traders'])} tracked wallet(s)"]
+        for t in result["traders"]:
+            if isinstance(t, dict):
+                error = t.get("last_ingest_error")
+                lines.append(f"{t.get('wallet')}  source={t.get('source')}  "
+                             f"last_ingested={t.get('last_ingested_at') or '-'}"
+                             + (f"  error={error}" if error else ""))
+        return "\n".join(lines)
+    if isinstance(result, dict) and "wallet" in result:
+        return f"{result['wallet']}: " + ("now tracked" if result.get("added") else "already tracked")
+    return render_generic(result, args)
+
+
+def render_score_now(result: object, args: Mapping[str, object]) -> str:
+    if isinstance(result, dict) and "status" in result:
+        line = (f"scoring run {result.get('run_id')}: {result['status']} -- "
+                f"{result.get('wallets_ok')}/{result.get('wallets_total')} wallets ingested, "
+                f"{result.get('swaps_ingested')} new swaps, {result.get('swaps_unvalued')} unvalued")
+        return line + (f"\nerror: {result['error']}" if result.get("error") else "")
+    return render_generic(result, args)
 
 
 COMMANDS: Final[tuple[CtlCommand, ...]] = (
@@ -138,6 +206,20 @@ COMMANDS: Final[tuple[CtlCommand, ...]] = (
         _said("crash injected into {actor}"),
     ),
     CtlCommand("shutdown", "stop the engine gracefully", render=_said("shutdown requested")),
+    CtlCommand("score-now", "run a scoring run now and wait for its outcome", render=render_score_now),
+    CtlCommand(
+        "rankings",
+        "show the latest COMPLETED ranking: rank, wallet, score, eligibility, metrics",
+        render=render_rankings,
+        options=(CtlOption("--limit", "limit", "show the top N wallets (default 50)"),),
+    ),
+    CtlCommand(
+        "traders",
+        "track a trader wallet (traders add <wallet>) or list the tracked ones (traders list)",
+        (CtlArgument("action", "add or list"),
+         CtlArgument("wallet", "the wallet address (base58), for add", optional=True)),
+        render_traders,
+    ),
 )
 
 
@@ -158,6 +240,10 @@ def _runner(command: CtlCommand) -> Callable[[argparse.Namespace], int]:
             print(f"{label}: {e}", file=sys.stderr)
             return EXIT_USAGE
         sent = {arg.name: getattr(args, arg.name) for arg in command.arguments}
+        sent = {k: v for k, v in sent.items() if v is not None}
+        for option in command.options:
+            if getattr(args, option.name) is not None:
+                sent[option.name] = getattr(args, option.name)
         try:
             result = request(path, command.name, sent, timeout=args.timeout)
         except ControlError as e:
@@ -201,5 +287,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for command in COMMANDS:
         parser = commands.add_parser(command.name, help=command.help, parents=[common])
         for arg in command.arguments:
-            parser.add_argument(arg.name, help=arg.help)
+            parser.add_argument(arg.name, help=arg.help, nargs="?" if arg.optional else None)
+        for option in command.options:
+            parser.add_argument(option.flag, dest=option.name, type=int, default=None, metavar="N",
+                                help=option.help)
         parser.set_defaults(handler=_runner(command))

@@ -112,3 +112,6 @@ def configure_logging(level: str, fmt: Literal["text", "json"]) -> None:
             old.close()
     root.addHandler(handler)
     root.setLevel(level_name)
+    # httpx logs every request at INFO: at the RPC client's rate that drowns the engine's own
+    # lines. Its requests are counted in xorj_rpc_requests_total; DEBUG shows them again.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level_name == "DEBUG" else logging.WARNING)

@@ -5,10 +5,11 @@ root (rest_for_one)
 ├── infra (one_for_one): postgres, redis, http (metrics/health), control (socket),
 │                        localnet (embedded mode: the local chain as a child process)
 ├── rpc_client
+├── scorer                                    -- waits for the migrated schema
 └── executors (dynamic, one_for_one)          -- per-user executors, later issues
 ```
 
-Later issues add alerter, price_feed and scorer between rpc_client and executors; the
+Later issues add alerter and price_feed between rpc_client and scorer; the
 `rest_for_one` root means that when infra has to be restarted as a whole, everything that depends
 on it is restarted after it, in order.
 
@@ -23,6 +24,7 @@ error: the node is crash-only, and the service manager restarts it.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -36,6 +38,7 @@ from typing import Any
 import trio
 
 from actors.rpc_client import GetRpcHealth, RpcClient, RpcClientActor
+from actors.scorer import RankingsSubscribers, Scorer
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec, serve_control_socket
 from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
@@ -44,7 +47,8 @@ from engine.embedded_redis import run_embedded_redis
 from engine.http_server import DependencyHealth, HealthReport, serve_http
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway
-from engine.services import ServiceActor
+from engine.scoring_commands import scorer_commands, scorer_settings
+from engine.services import AfterEvent, ServiceActor
 from sql.migrate import migrate
 from supervisors import (
     ActorNotFound,
@@ -100,6 +104,7 @@ class Node:
         self.redis: RedisGateway | None = None
         self.localnet: LocalnetPorts | None = None
         self.localnet_manifest: Path | None = None
+        self.rankings_subscribers = RankingsSubscribers()  # outlives scorer incarnations
 
     # ------------------------------------------------------------------ life
 
@@ -192,6 +197,11 @@ class Node:
         def rpc_client() -> RpcClient:
             return RpcClient(rpc_primary, cfg.solana_rpc_backup_url)
 
+        def scorer() -> AfterEvent:
+            manifest = json.loads(self.localnet_manifest.read_text()) if self.localnet_manifest else None
+            return AfterEvent(self.database_ready, Scorer(
+                postgres, scorer_settings(cfg, manifest), self.rankings_subscribers))
+
         infra = [
             ChildSpec("postgres", lambda: ServiceActor(
                 postgres.serve, wait_until_serving=False, on_serving=migrated)),
@@ -209,6 +219,7 @@ class Node:
                                                       max_restarts=10, period=60.0),
                           shutdown_s=math.inf),
                 ChildSpec("rpc_client", lambda: RpcClientActor(rpc_client), shutdown_s=10.0),
+                ChildSpec("scorer", scorer, shutdown_s=5.0),
                 ChildSpec("executors", lambda: DynamicSupervisor(max_restarts=50, period=60.0),
                           shutdown_s=math.inf),
             ],
@@ -232,7 +243,9 @@ class Node:
         return DependencyHealth("solana_rpc", rpc.state, rpc.latency_ms, rpc.last_error)
 
     def commands(self) -> Mapping[str, CommandSpec]:
+        scoring = scorer_commands(self.registry.ref("scorer"), self.postgres) if self.postgres else {}
         return {
+            **scoring,
             "status": CommandSpec(self._status, help="the node's state and its dependencies"),
             "tree": CommandSpec(self._tree_cmd, help="the supervision tree"),
             "restart": CommandSpec(self._restart, required={"actor": str}, help="restart an actor"),

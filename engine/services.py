@@ -49,3 +49,20 @@ class ServiceActor(Actor):
             value = await nursery.start(self._serve)
             if self._on_serving is not None:
                 await self._on_serving(value)
+
+
+class AfterEvent:
+    """Starts at once but runs `inner` only after `event` is set (e.g. the schema is migrated).
+
+    Reporting started before the wait keeps the supervisor's ordered start moving: a child that
+    waits on a dependency must not hold up its siblings, the control socket among them.
+    """
+
+    def __init__(self, event: trio.Event, inner: Actor) -> None:
+        self._event = event
+        self._inner = inner
+
+    async def run(self, ctx: ChildContext) -> None:
+        ctx.started()
+        await self._event.wait()
+        await self._inner.run(ctx)

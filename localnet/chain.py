@@ -270,7 +270,11 @@ class Chain:
         *,
         ledger: Ledger | None = None,
         now: float | None = None,
+        faucet: Keypair | None = None,
+        mint_authority: Keypair | None = None,
     ) -> None:
+        """``faucet`` and ``mint_authority`` default to fresh keys (a ledger keeps the first ones it
+        is given); a seeded genesis passes keys derived from its seed so a chain is reproducible."""
         self.config = config
         self._svm = LiteSVM().with_blockhash_check(False)
         self._rng = random.Random(config.seed)
@@ -285,8 +289,13 @@ class Chain:
         self._queued: list[tuple[int, VersionedTransaction]] = []
         self._memo_counter = 0
         self.mints: dict[str, MintInfo] = {}
-        self.faucet = ledger.keypair("faucet") if ledger is not None else Keypair()
-        self.mint_authority = ledger.keypair("mint-authority") if ledger is not None else Keypair()
+        self._decimals: dict[Pubkey, int] = {}
+        faucet = faucet or Keypair()
+        mint_authority = mint_authority or Keypair()
+        self.faucet = ledger.keypair("faucet", faucet) if ledger is not None else faucet
+        self.mint_authority = (
+            ledger.keypair("mint-authority", mint_authority) if ledger is not None else mint_authority
+        )
         self._svm.set_account(
             self.faucet.pubkey(),
             _system_account(FAUCET_LAMPORTS),
@@ -354,6 +363,19 @@ class Chain:
                 continue
             self._land(tx)
 
+    def warp_to(self, slot: int, unix_timestamp: int) -> None:
+        """Jump to ``slot`` with the clock reading ``unix_timestamp`` (genesis writes histories in
+        the past this way); the slots skipped have no blockhash and no transaction."""
+        if slot <= self.slot:
+            raise ValueError(f"slot {slot} is not after the current slot {self.slot}")
+        self._enter_slot(slot, time.time(), unix_timestamp=unix_timestamp)
+
+    def resume_real_time(self, skip_slots: int = 0) -> None:
+        """Enter a later slot (``skip_slots`` after the next) with the clock on real time again
+        (after ``warp_to``); skipping ``finalize_slots`` makes everything before it finalized."""
+        self._clock_offset = 0.0
+        self._enter_slot(self.slot + 1 + skip_slots, time.time())
+
     def warp_slots(self, count: int) -> int:
         for _ in range(count):
             self.advance_slot()
@@ -417,11 +439,17 @@ class Chain:
         return int(self._svm.minimum_balance_for_rent_exemption(size))
 
     def mint_decimals(self, mint: Pubkey) -> int | None:
+        known = self._decimals.get(mint)
+        if known is not None:
+            return known  # a mint's decimals never change once it is initialised
         account = self._svm.get_account(mint)
         if account is None:
             return None
         state = parse_mint(account.owner, bytes(account.data))
-        return None if state is None else state.decimals
+        if state is None:
+            return None
+        self._decimals[mint] = state.decimals
+        return state.decimals
 
     @property
     def transaction_count(self) -> int:
@@ -671,10 +699,11 @@ class Chain:
         params = TransferParams(from_pubkey=self.faucet.pubkey(), to_pubkey=to, lamports=lamports)
         return self._land_own([transfer(params), self._memo("airdrop")], [self.faucet])
 
-    def create_mint(self, symbol: str, decimals: int) -> MintInfo:
+    def create_mint(self, symbol: str, decimals: int, mint: Keypair | None = None) -> MintInfo:
+        """Create a mint the chain holds the authority of (at ``mint``'s address when given)."""
         if symbol in self.mints:
             raise InvalidAdminRequest(f"a mint with symbol {symbol!r} exists: {self.mints[symbol].mint}")
-        mint = Keypair()
+        mint = mint or Keypair()
         lamports = self.minimum_balance_for_rent_exemption(MINT_ACCOUNT_SPACE)
         create = create_account(
             CreateAccountParams(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -34,7 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ledger", type=Path, default=None, help="directory keeping the chain across restarts"
     )
     parser.add_argument("--admin", action="store_true", help="answer the localnet_* admin methods")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG (drop decisions)")
+    parser.add_argument(
+        "--seed", type=int, default=None,
+        help="seed of the market genesis (keys, addresses, histories) and of the fault RNG; "
+        "without it each start picks one (reported in the manifest)",
+    )
+    parser.add_argument("--price-port", type=int, default=8898, help="price/quote API port (0 picks one)")
+    parser.add_argument(
+        "--genesis", choices=("market", "mints"), default="market",
+        help="market: programs, pools, trader histories, demo users; mints: the token mints only",
+    )
+    parser.add_argument(
+        "--market-maker-slots", type=int, default=5,
+        help="the market maker moves each pool every this many slots (0: never)",
+    )
     parser.add_argument("--manifest", type=Path, default=None, help="write the node's manifest JSON here")
     parser.add_argument("--log-level", default="INFO", help="logging level")
 
@@ -43,6 +57,8 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     for name in ("slot_ms", "blockhash_window", "confirm_slots", "finalize_slots"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
+    if args.market_maker_slots < 0:
+        raise SystemExit("--market-maker-slots must be at least 0")
     if args.finalize_slots < args.confirm_slots:
         raise SystemExit("--finalize-slots must be at least --confirm-slots")
     return NodeSettings(
@@ -51,10 +67,13 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
             blockhash_window=args.blockhash_window,
             confirm_slots=args.confirm_slots,
             finalize_slots=args.finalize_slots,
-            seed=args.seed,
+            seed=secrets.randbelow(2**31) if args.seed is None else args.seed,
         ),
         host=args.host,
         rpc_port=args.rpc_port,
+        price_port=args.price_port,
+        genesis=args.genesis,
+        market_maker_slots=args.market_maker_slots,
         admin=args.admin,
         ledger_dir=args.ledger,
         manifest=args.manifest,

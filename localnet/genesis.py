@@ -2,22 +2,25 @@
 
 Owns: the genesis steps, run in order on every start (each step is idempotent: on a restart from
 a ledger the replay has already recreated what an earlier start made, and the step skips it).
-Today the only step creates the token mints the local chain holds the authority of (USDC and a
-few other tokens with their mainnet decimals). Later steps -- the vault and AMM programs, pools,
-traders and demo users -- are added to ``GENESIS_STEPS`` (or passed to ``apply_genesis``) as
-further ``GenesisStep`` callables; each gets the chain and what the previous steps made.
+``GENESIS_STEPS`` (``--genesis mints``) only creates the token mints the local chain holds the
+authority of (USDC and a few other tokens with their mainnet decimals). ``--genesis market`` (the
+default) runs ``market_genesis``: the seeded market of ``localnet.market`` -- the same mints at
+seeded addresses, the vault and AMM programs, pools, trader histories and demo users.
 
-May import: the standard library, attrs, localnet.chain.
+May import: the standard library, attrs, localnet.chain, localnet.market.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 import attrs
 
 from localnet.chain import Chain, MintInfo
+from localnet.market import TOKENS as MARKET_TOKENS
+from localnet.market import Market, build_market
 
 __all__ = [
     "DEFAULT_TOKENS",
@@ -27,6 +30,7 @@ __all__ = [
     "TokenSpec",
     "apply_genesis",
     "create_mints",
+    "market_genesis",
 ]
 
 
@@ -51,6 +55,7 @@ class Genesis:
     """What genesis made, for the manifest and for later steps."""
 
     mints: tuple[MintInfo, ...]
+    market: Market | None = None  # the seeded market (``localnet.market``), when genesis made one
 
 
 GenesisStep = Callable[[Chain, Genesis], Genesis]
@@ -76,3 +81,14 @@ def apply_genesis(chain: Chain, steps: Sequence[GenesisStep] = GENESIS_STEPS) ->
     for step in steps:
         made = step(chain, made)
     return made
+
+
+def market_genesis(seed: int, ledger_dir: Path | None = None) -> GenesisStep:
+    """The seeded market as a genesis step (skipped, record rebuilt, when a ledger replay made it)."""
+
+    def step(chain: Chain, made: Genesis) -> Genesis:
+        market = build_market(chain, seed, ledger_dir=ledger_dir)
+        mints = tuple(chain.mints[symbol] for symbol, _ in MARKET_TOKENS)
+        return attrs.evolve(made, mints=mints, market=market)
+
+    return step

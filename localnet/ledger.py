@@ -160,12 +160,13 @@ class Ledger:
         self._out.write(_encode(entry) + "\n")
         self._out.flush()
 
-    def keypair(self, name: str) -> Keypair:
-        """The ledger's keypair called ``name``, created (mode 0600) the first time it is asked for."""
+    def keypair(self, name: str, first: Keypair | None = None) -> Keypair:
+        """The ledger's keypair called ``name``; the first time it is asked for, ``first`` (or a
+        fresh key) is stored (mode 0600) under that name."""
         path = self.directory / KEYS_DIR / f"{name}.json"
         if path.exists():
             return read_keypair_file(path)
-        keypair = Keypair()
+        keypair = first or Keypair()
         write_keypair_file(path, keypair)
         return keypair
 

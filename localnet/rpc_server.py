@@ -35,7 +35,9 @@ from localnet.rpc_methods import (
     RpcError,
 )
 
-__all__ = ["build_app", "dispatch", "handle_body", "serve_rpc"]
+__all__ = [
+    "ASGIApp", "bind_port", "build_app", "dispatch", "handle_body", "respond", "serve_asgi", "serve_rpc",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def handle_body(chain: Chain, methods: MethodTable, body: bytes) -> object | Non
     return dispatch(chain, methods, payload)
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+async def respond(send: Send, status: int, body: bytes, content_type: str) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -137,35 +139,27 @@ def build_app(chain: Chain, methods: MethodTable) -> ASGIApp:
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/health":
-            await _respond(send, 200, b"ok", "text/plain")
+            await respond(send, 200, b"ok", "text/plain")
             return
         if scope["method"] != "POST":
-            await _respond(
+            await respond(
                 send, 405, b"Used HTTP Method is not allowed. POST or OPTIONS is required", "text/plain"
             )
             return
         body = await _read_body(receive)
         if body is None:
-            await _respond(send, 413, b"request body too large", "text/plain")
+            await respond(send, 413, b"request body too large", "text/plain")
             return
         answer = handle_body(chain, methods, body)
         payload = b"" if answer is None else json.dumps(answer, separators=(",", ":")).encode()
-        await _respond(send, 200, payload, "application/json")
+        await respond(send, 200, payload, "application/json")
 
     return app
 
 
-async def serve_rpc(
-    chain: Chain,
-    methods: MethodTable,
-    host: str,
-    port: int,
-    *,
-    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve JSON-RPC on ``host:port`` until cancelled; reports the bound port (``port=0`` picks one)."""
-    # Binding here, not inside hypercorn, gives the real port for ``port=0`` and keeps "port in
-    # use" a plain OSError from ``nursery.start``.
+def bind_port(host: str, port: int) -> socket.socket:
+    """Bind (not listen on) ``host:port``: the node binds its ports before genesis, so a taken port
+    is a plain OSError at once, not after seconds of genesis. ``port=0`` picks a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -174,14 +168,42 @@ async def serve_rpc(
     except OSError:
         sock.close()
         raise
+    return sock
+
+
+async def serve_rpc(
+    chain: Chain,
+    methods: MethodTable,
+    host: str,
+    port: int | socket.socket,
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve JSON-RPC on ``host:port`` (or a socket from ``bind_port``) until cancelled; reports the
+    bound port (``port=0`` picks one)."""
+    sock = bind_port(host, port) if isinstance(port, int) else port
+    await serve_asgi(build_app(chain, methods), sock, "localnet.rpc.hypercorn", task_status=task_status)
+
+
+async def serve_asgi(
+    asgi_app: ASGIApp,
+    sock: socket.socket,
+    log_name: str,
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve an ASGI app with hypercorn's trio worker on a bound socket (``bind_port``) until
+    cancelled; reports the bound port. The RPC and the price API both run this way."""
+    # Binding before hypercorn gives the real port for ``port=0`` and keeps "port in use" a plain
+    # OSError from ``bind_port``.
     bound_port: int = sock.getsockname()[1]
     config = HypercornConfig()
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the descriptor from here
     config.accesslog = None
-    config.errorlog = logging.getLogger("localnet.rpc.hypercorn")
+    config.errorlog = logging.getLogger(log_name)
     config.graceful_timeout = 1.0
     config.include_server_header = False
-    app: Any = build_app(chain, methods)  # hypercorn types ASGI with TypedDicts; same protocol
+    app: Any = asgi_app  # hypercorn types ASGI with TypedDicts; same protocol
     await hypercorn_serve(
         app,
         config,

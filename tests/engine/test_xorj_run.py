@@ -93,7 +93,7 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     assert tree["name"] == "root" and tree["strategy"] == "rest_for_one"
     infra = next(c for c in tree["children"] if c["name"] == "infra")
     assert [c["name"] for c in infra["children"]] == ["postgres", "redis", "http", "control", "localnet"]
-    assert [c["name"] for c in tree["children"]] == ["infra", "rpc_client", "executors"]
+    assert [c["name"] for c in tree["children"]] == ["infra", "rpc_client", "scorer", "executors"]
     assert all(c["state"] == "running" for c in infra["children"])
 
     log.wait_for("redis", msg="redis connected")
@@ -121,7 +121,7 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     assert crash and "InjectedCrash" in str(crash[0]["reason"])
     stopped = [e["child"] for e in events if e.get("event") == "stopped"]
     assert stopped == [  # reverse start order
-        "executors", "rpc_client", "localnet", "control", "http", "redis", "postgres", "infra"]
+        "executors", "scorer", "rpc_client", "localnet", "control", "http", "redis", "postgres", "infra"]
     assert not (Path(env["XORJ_HOME"]) / "control.sock").exists()
 
 

@@ -50,11 +50,12 @@ async def test_migrate_applies_a_new_file_after_the_applied_ones(
     gateway: PostgresGateway, tmp_path: Path
 ) -> None:
     directory = _copy_migrations(tmp_path / "migrations")
+    following = max(m.version for m in discover_migrations()) + 1
     with trio.fail_after(30):
         await migrate(gateway, directory)
-        (directory / "0002_add_note.sql").write_text("ALTER TABLE alerts ADD COLUMN note text;")
+        (directory / f"{following:04d}_add_note.sql").write_text("ALTER TABLE alerts ADD COLUMN note text;")
         applied = await migrate(gateway, directory)
-    assert [(m.version, m.name) for m in applied] == [(2, "add_note")]
+    assert [(m.version, m.name) for m in applied] == [(following, "add_note")]
 
 
 async def test_two_nodes_migrating_at_once_apply_each_migration_once(

@@ -166,7 +166,10 @@ async def test_a_new_attempt_of_an_intent_waits_for_the_previous_to_be_terminal(
     [
         ("UPDATE user_settings SET risk_profile = 'YOLO'", "user_settings_risk_profile_check"),
         ("UPDATE user_settings SET slippage_tolerance = 7.5", "user_settings_slippage_tolerance_check"),
-        ("INSERT INTO scoring_runs (id, status) VALUES ('r1', 'DONE')", "scoring_runs_status_check"),
+        (
+            "INSERT INTO scoring_runs (id, status, finished_at) VALUES ('r1', 'DONE', now())",
+            "scoring_runs_status_check",
+        ),
         (
             "INSERT INTO execution_jobs (id, user_id, status) VALUES ('j1', 'u1', 'MAYBE')",
             "execution_jobs_status_check",

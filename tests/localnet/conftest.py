@@ -26,10 +26,20 @@ from solana.rpc.async_api import AsyncClient
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
+MARKET_STARTUP_DEADLINE = 120.0  # the market genesis lands ~11,000 transactions (seconds, not minutes)
+MARKET_SEED = 11
+# A market node: the seeded genesis, 100 ms slots, admin methods (tests mint to fresh wallets).
+MARKET_CHAIN = (
+    "--slot-ms", "100", "--blockhash-window", "150", "--finalize-slots", "4", "--confirm-slots", "1",
+    "--genesis", "market", "--price-port", "0", "--admin",
+)
 T = TypeVar("T")
 
 # Fast slots and short windows keep the suite quick; the semantics are the same at 400 ms / 150.
-FAST_CHAIN = ("--slot-ms", "40", "--blockhash-window", "30", "--finalize-slots", "4", "--confirm-slots", "1")
+FAST_CHAIN = (
+    "--slot-ms", "40", "--blockhash-window", "30", "--finalize-slots", "4", "--confirm-slots", "1",
+    "--genesis", "mints",
+)
 
 
 @attrs.frozen
@@ -64,7 +74,7 @@ class LocalnetNode:
         return asyncio.run(main())
 
 
-def start_node(workdir: Path, *flags: str) -> LocalnetNode:
+def start_node(workdir: Path, *flags: str, deadline_s: float = STARTUP_DEADLINE) -> LocalnetNode:
     workdir.mkdir(parents=True, exist_ok=True)
     manifest_path = workdir / "manifest.json"
     manifest_path.unlink(missing_ok=True)
@@ -76,7 +86,7 @@ def start_node(workdir: Path, *flags: str) -> LocalnetNode:
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + STARTUP_DEADLINE
+    deadline = time.monotonic() + deadline_s
     while not manifest_path.exists():
         if process.poll() is not None:
             raise RuntimeError(
@@ -84,7 +94,7 @@ def start_node(workdir: Path, *flags: str) -> LocalnetNode:
             )
         if time.monotonic() > deadline:
             process.kill()
-            raise TimeoutError(f"localnet did not start within {STARTUP_DEADLINE}s")
+            raise TimeoutError(f"localnet did not start within {deadline_s}s")
         time.sleep(0.02)
     manifest = json.loads(manifest_path.read_text())
     return LocalnetNode(process, manifest["rpcUrl"], manifest, workdir, httpx.Client())
@@ -125,6 +135,17 @@ def admin_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNod
 @pytest.fixture(scope="session")
 def plain_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNode]:
     node = start_node(tmp_path_factory.mktemp("localnet-plain"), *FAST_CHAIN)
+    yield node
+    assert stop_node(node) == 0
+
+
+@pytest.fixture(scope="session")
+def market_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNode]:
+    """One seeded market node the market tests share (read-mostly: each test uses its own wallets)."""
+    node = start_node(
+        tmp_path_factory.mktemp("localnet-market"), *MARKET_CHAIN, "--seed", str(MARKET_SEED),
+        deadline_s=MARKET_STARTUP_DEADLINE,
+    )
     yield node
     assert stop_node(node) == 0
 

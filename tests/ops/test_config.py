@@ -33,6 +33,11 @@ BAD_VALUES: dict[str, object] = {
     "LOCALNET_RPC_PORT": "0",
     "LOCALNET_PRICE_PORT": "port",
     "LOCALNET_SEED": "-1",
+    "SCORING_INTERVAL_SECONDS": "0",
+    "XORJ_SCORE_ALGORITHM": "v3",
+    "SCORING_WINDOW_DAYS": "0",
+    "TRACKED_WALLETS": "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin,not-a-wallet",
+    "STABLECOIN_MINTS": "0OIl",
 }
 
 

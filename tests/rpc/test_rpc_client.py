@@ -338,6 +338,7 @@ async def test_urls_never_appear_in_logs_errors_or_metrics(
     assert secret not in redact_url(f"https://user:{secret}@rpc.example.com:8899/{secret}/?api-key={secret}")
     assert redact_url("https://rpc.example.com/?api-key=x") == "https://rpc.example.com/<redacted>"
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the engine quiets httpx; here we want its lines
     async with rpc_nodes("mainnet", path=f"/{secret}/") as [server], RpcClient(
         server.url + f"?api-key={secret}", f"http://user:{secret}@127.0.0.1:{free_port}/?api-key={secret}",
         retry=FAST_RETRY,
