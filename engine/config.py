@@ -265,6 +265,9 @@ class Config:
     shutdown_timeout_seconds: float = attrs.field(metadata=setting(positive_float, 10.0))
     embedded_postgres_port: int | None = attrs.field(metadata=setting(_PORT, None))
     embedded_redis_port: int | None = attrs.field(metadata=setting(_PORT, None))
+    # Requests per second to the RPC provider (a batch of n counts n); unset: 40 for a configured
+    # provider, 2000 for the embedded local chain, which has no quota.
+    solana_rpc_rate_per_s: float | None = attrs.field(metadata=setting(positive_float, None))
     localnet_rpc_port: int | None = attrs.field(metadata=setting(_PORT, None))
     localnet_price_port: int | None = attrs.field(metadata=setting(_PORT, None))
     localnet_seed: int = attrs.field(metadata=setting(integer(0, 2**31 - 1), 7))

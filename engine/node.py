@@ -194,8 +194,10 @@ class Node:
 
         rpc_primary = cfg.solana_rpc_url or (self.localnet.rpc_url if self.localnet else "")
 
+        rate = cfg.solana_rpc_rate_per_s or (40.0 if cfg.solana_rpc_url else 2000.0)
+
         def rpc_client() -> RpcClient:
-            return RpcClient(rpc_primary, cfg.solana_rpc_backup_url)
+            return RpcClient(rpc_primary, cfg.solana_rpc_backup_url, rate_per_s=rate, burst=int(rate))
 
         def scorer() -> AfterEvent:
             manifest = json.loads(self.localnet_manifest.read_text()) if self.localnet_manifest else None

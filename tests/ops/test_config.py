@@ -30,6 +30,7 @@ BAD_VALUES: dict[str, object] = {
     "SHUTDOWN_TIMEOUT_SECONDS": "-3",
     "EMBEDDED_POSTGRES_PORT": "70000",
     "EMBEDDED_REDIS_PORT": "1.5",
+    "SOLANA_RPC_RATE_PER_S": "0",
     "LOCALNET_RPC_PORT": "0",
     "LOCALNET_PRICE_PORT": "port",
     "LOCALNET_SEED": "-1",
