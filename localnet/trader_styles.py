@@ -20,6 +20,9 @@ import random
 import attrs
 
 DAY_S = 86_400
+# The shaped part of a history fits inside the scorer's default 90-day window, with room for the
+# days between the last trade and the first scoring run.
+SHAPED_DAYS = 85.0
 
 
 @attrs.frozen
@@ -81,13 +84,24 @@ def returns_for(style: Style, rng: random.Random) -> list[float]:
 
 
 def plan(style: Style, seed: int) -> list[RoundTrip]:
+    """The style's round trips; the shaped ones fit the last `SHAPED_DAYS` of its history.
+
+    The scorer measures a rolling window (90 days by default), so the returns that carry the
+    style's shape are placed inside it. A history longer than that opens with one break-even round
+    trip at its very start: the history is long enough for eligibility, and the windowed metrics
+    are untouched by it.
+    """
     rng = random.Random(f"{seed}:{style.name}")
     returns = returns_for(style, rng)
     span = int(style.span_days * DAY_S)
-    slot = span // len(returns)
+    shaped = min(span, int(SHAPED_DAYS * DAY_S))
+    start = span - shaped
     trips = []
+    if start > 0:
+        trips.append(RoundTrip(0, min(start // 2, DAY_S), rng.choice(style.tokens), style.stake_usdc, 0.0))
+    slot = shaped // len(returns)
     for i, target in enumerate(returns):
-        opened = i * slot + rng.randrange(0, max(1, slot // 4))
+        opened = start + i * slot + rng.randrange(0, max(1, slot // 4))
         closed = opened + max(60, int(slot * rng.uniform(0.3, 0.7)))
         trips.append(RoundTrip(opened, closed, rng.choice(style.tokens), style.stake_usdc, target))
     return trips

@@ -60,7 +60,7 @@ def swaps_of(
     return [extract_swap(wallet, signature, tx) for signature, tx in txs]
 
 
-def metrics(swaps: list[Swap], usdc: str) -> MetricsTable:
+def metrics(swaps: list[Swap], usdc: str, window_start: int = 0) -> MetricsTable:
     """The scorer's metrics of one wallet's swaps, each valued by its USDC leg."""
     tokens = sorted({m for s in swaps for m in (s.sold_mint, s.bought_mint) if m != usdc})
     ids = {m: i for i, m in enumerate(tokens)}
@@ -86,7 +86,7 @@ def metrics(swaps: list[Swap], usdc: str) -> MetricsTable:
         valid=np.ones((1, n), dtype=np.bool_),
         n_tokens=max(1, len(tokens)),
     )
-    return compute_metrics(batch, window_start=0)
+    return compute_metrics(batch, window_start=window_start)
 
 
 def manifest_keypair(path: str) -> Keypair:

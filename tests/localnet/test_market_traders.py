@@ -1,7 +1,7 @@
 """The seeded market's trader histories are real swaps the scorer reads back at the intended shape:
-the reference traders' trades, win rate, ROI and drawdown are near their targets over more than
-120 days of chain time, V1 ranks them professional > safe_bet > gambler, and every trader keeps
-some tokens at the end."""
+the reference traders' trades, win rate, ROI and drawdown are near their targets in the scorer's
+default 90-day window, over histories of more than 120 days of chain time; V1 ranks them
+professional > safe_bet > gambler; and every trader keeps some tokens at the end."""
 
 from __future__ import annotations
 
@@ -21,14 +21,16 @@ DAY_S = 86_400
 
 
 def reference_metrics(node: LocalnetNode) -> dict[str, dict[str, Any]]:
+    """Each reference trader's metrics over the scorer's default window: the 90 days before genesis."""
     usdc = node.manifest["mints"]["USDC"]["mint"]
+    window_start = int(node.manifest["genesisTime"]) - 90 * DAY_S
     wallets = {t["name"]: Pubkey.from_string(t["pubkey"]) for t in node.manifest["traders"] if t["reference"]}
 
     async def scenario(client: AsyncClient) -> dict[str, dict[str, Any]]:
         out = {}
         for name, wallet in wallets.items():
             swaps = [s for s in swaps_of(wallet, await history(client, wallet)) if isinstance(s, Swap)]
-            out[name] = metrics(swaps, usdc).row(0)
+            out[name] = metrics(swaps, usdc, window_start).row(0)
         return out
 
     return node.run(scenario, deadline=60.0)

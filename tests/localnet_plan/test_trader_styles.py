@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actors.trader_metrics import SwapBatch, compute_metrics, eligibility
+from actors.trader_metrics import DAY_S, SwapBatch, compute_metrics, eligibility
 from actors.trust_score import score_v1
 from localnet.trader_styles import GAMBLER, PROFESSIONAL, REFERENCE, SAFE_BET, Style, plan, styles
 
@@ -13,7 +13,8 @@ T0 = 1_700_000_000
 
 
 def executed_exactly(style: Style, seed: int = 1) -> dict[str, float]:
-    """The metrics if every round trip filled at exactly its target return (price 1 -> 1 + r)."""
+    """The metrics, over the scorer's default 90-day window ending at the last trade, if every
+    round trip filled at exactly its target return (price 1 -> 1 + r)."""
     trips = plan(style, seed)
     n = 2 * len(trips)
     time = np.zeros((1, n), np.int64)
@@ -32,7 +33,8 @@ def executed_exactly(style: Style, seed: int = 1) -> dict[str, float]:
     batch = SwapBatch(time=time, sell_token=sell_token, sell_qty=sell_qty, buy_token=buy_token,
                       buy_qty=buy_qty, usd=usd, fee_usd=np.zeros((1, n)), valid=np.ones((1, n), bool),
                       n_tokens=len(tokens))
-    return compute_metrics(batch, window_start=T0).row(0)
+    window_start = T0 + trips[-1].close_at - 90 * DAY_S
+    return compute_metrics(batch, window_start=window_start).row(0)
 
 
 @pytest.mark.parametrize("style", REFERENCE, ids=lambda s: s.name)

@@ -25,8 +25,8 @@ async def test_the_seeded_market_scores_the_reference_traders_in_their_intended_
     async with localnet(tmp_path / "market", *MARKET_CHAIN, startup_s=150.0) as chain:
         wallets, stablecoins = wallets_from_manifest(chain.manifest)
         assert len(wallets) == 30 and stablecoins
-        # The whole history (125 days) is in the window, as the reference shapes are planned over it.
-        settings = settings_for(wallets, stablecoins, "manifest", window_days=365, concurrency=8)
+        # The scorer's default window: the reference shapes are planned to fit its 90 days.
+        settings = settings_for(wallets, stablecoins, "manifest", window_days=90, concurrency=8)
         async with running(scorer_tree(db, lambda: fast_client(chain.url), settings)) as tree:
             outcome = await ask(tree.registry.ref("scorer"), ScoreNow(), timeout=120)
 
