@@ -1,7 +1,8 @@
 """The embedded local chain: with no `SOLANA_RPC_URL`, the engine runs `python -m localnet` as a
 supervised child process under `$XORJ_HOME/localnet` and points itself at it.
 
-Owns: the child process (started, watched, stopped with SIGTERM then SIGKILL), its ports (chosen
+Owns: the child process (started, watched, stopped with SIGTERM then SIGKILL; one orphaned by a
+killed engine is found by its pid file and stopped before a new one starts), its ports (chosen
 once and remembered, so URLs survive restarts), its ledger folder (the chain survives a restart of
 the engine) and its manifest (program ids, mints, the bot key file, demo users).
 
@@ -22,7 +23,13 @@ from pathlib import Path
 import attrs
 import trio
 
-from engine.embedded_postgres import EmbeddedServerError, free_loopback_port, stop_child
+from engine.embedded_postgres import (
+    EmbeddedServerError,
+    find_orphan,
+    free_loopback_port,
+    stop_child,
+    stop_orphan,
+)
 
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
@@ -79,6 +86,11 @@ async def serve_localnet(
     """Run the chain until cancelled; report the manifest's path once it serves."""
     folder = home / "localnet"
     manifest = manifest_path(home)
+    pidfile = folder / "localnet.pid"
+    # A chain left running by an engine that was killed holds our ports and ledger: stop it first.
+    orphan = find_orphan(pidfile, "localnet", str(manifest))
+    if orphan is not None:
+        await stop_orphan(orphan, sig=signal.SIGTERM, what="localnet")
     manifest.unlink(missing_ok=True)  # a fresh one is the signal that this start is serving
     log_path = home / "localnet.log"
     argv = [
@@ -92,6 +104,7 @@ async def serve_localnet(
         process = await trio.lowlevel.open_process(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
+    pidfile.write_text(f"{process.pid}\n")
     try:
         with trio.move_on_after(START_TIMEOUT_S) as waiting:
             # Another process writes the manifest (atomically) once it serves; poll for it.
@@ -108,3 +121,4 @@ async def serve_localnet(
         raise EmbeddedServerError(f"the local chain exited (exit {process.returncode}); see {log_path}")
     finally:
         await stop_child(process, sig=signal.SIGTERM, grace_s=STOP_GRACE_S, what="localnet")
+        pidfile.unlink(missing_ok=True)

@@ -61,22 +61,32 @@ class EngineLog:
         return event
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], EngineLog]]:
+def engine_env(home: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "XORJ_HOME": str(tmp_path / "home"),
+        "XORJ_HOME": str(home),
         "METRICS_PORT": "0",
         "XORJ_FAULT_INJECTION": "1",
         "LOG_FORMAT": "json",
     }
-    for var in ("DATABASE_URL", "REDIS_URL", "XORJ_CONTROL_SOCKET", "XORJ_CONFIG"):
+    for var in ("DATABASE_URL", "REDIS_URL", "SOLANA_RPC_URL", "XORJ_CONTROL_SOCKET", "XORJ_CONFIG"):
         env.pop(var, None)
+    return env
+
+
+def start_engine(env: dict[str, str]) -> tuple[subprocess.Popen[str], EngineLog]:
     proc = subprocess.Popen([*XORJ, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     log = EngineLog(proc)
+    log.wait_for("the engine to run", msg="engine running")
+    return proc, log
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], EngineLog]]:
+    env = engine_env(tmp_path / "home")
+    proc, log = start_engine(env)
     try:
-        log.wait_for("the engine to run", msg="engine running")
         log.wait_for("the schema", msg="migrations applied")
         yield proc, env, log
     finally:
@@ -154,3 +164,24 @@ async def test_crash_is_refused_unless_fault_injection_is_enabled(tmp_path: Path
     node = Node(load_config({"XORJ_HOME": str(tmp_path)}))
     with pytest.raises(CommandError, match="fault injection is off"):
         await node.commands()["crash"].handler({"actor": "redis"})
+
+
+def test_after_kill_9_the_engine_restarts_over_the_servers_its_last_run_left_behind(
+    engine: tuple[subprocess.Popen[str], dict[str, str], EngineLog],
+) -> None:
+    proc, env, _ = engine
+    proc.kill()  # kill -9: the embedded PostgreSQL, Redis and local chain are orphaned
+    proc.wait(timeout=30)
+    again, log = start_engine(env)
+    try:
+        log.wait_for("the database", msg="database connected")
+        status = json.loads(ctl(env, "status", "--json").stdout)
+        assert status["state"] == "running"
+        tree = json.loads(ctl(env, "tree", "--json").stdout)
+        assert all(c["state"] == "running" for c in tree["children"][0]["children"])
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=60) == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait(timeout=30)
