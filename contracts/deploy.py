@@ -8,6 +8,7 @@ with `reject_broken_elfs` and refuses unknown syscalls, so tests and the local c
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -38,19 +39,21 @@ def _send(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], extra: list[Keyp
         raise DeployError(f"{result.err()}: {list(result.meta().logs())}")
 
 
-def deploy_upgradeable(svm: LiteSVM, payer: Keypair, program: Keypair, elf: bytes) -> Pubkey:
-    """Deploy `elf` at `program`'s address with `payer` as upgrade authority; return the program id."""
-    buffer = Keypair()
+def deploy_steps(
+    payer: Keypair, program: Keypair, buffer: Keypair, elf: bytes, rent: Callable[[int], int]
+) -> list[tuple[list[Instruction], list[Keypair]]]:
+    """The upgradeable loader's InitializeBuffer / Write... / DeployWithMaxDataLen, as transactions:
+    each is its instructions and the signers it needs besides `payer`. `rent(space)` is the
+    chain's rent-exempt minimum. Whoever sends them (LiteSVM here, the local chain's own send path
+    in genesis) signs with `payer` as fee payer and upgrade authority."""
     buffer_space = _BUFFER_METADATA + len(elf)
-    _send(
-        svm,
-        payer,
+    steps: list[tuple[list[Instruction], list[Keypair]]] = [(
         [
             create_account(
                 CreateAccountParams(
                     from_pubkey=payer.pubkey(),
                     to_pubkey=buffer.pubkey(),
-                    lamports=svm.minimum_balance_for_rent_exemption(buffer_space),
+                    lamports=rent(buffer_space),
                     space=buffer_space,
                     owner=BPF_LOADER_UPGRADEABLE,
                 )
@@ -62,32 +65,25 @@ def deploy_upgradeable(svm: LiteSVM, payer: Keypair, program: Keypair, elf: byte
             ),
         ],
         [buffer],
-    )
+    )]
     for offset in range(0, len(elf), _CHUNK):
         chunk = elf[offset : offset + _CHUNK]
         data = struct.pack("<IIQ", 1, offset, len(chunk)) + chunk
-        _send(
-            svm,
-            payer,
-            [
-                Instruction(
-                    BPF_LOADER_UPGRADEABLE,
-                    data,
-                    [AccountMeta(buffer.pubkey(), False, True), AccountMeta(payer.pubkey(), True, False)],
-                )
-            ],
-            [],
-        )
+        steps.append(([
+            Instruction(
+                BPF_LOADER_UPGRADEABLE,
+                data,
+                [AccountMeta(buffer.pubkey(), False, True), AccountMeta(payer.pubkey(), True, False)],
+            )
+        ], []))
     programdata, _ = Pubkey.find_program_address([bytes(program.pubkey())], BPF_LOADER_UPGRADEABLE)
-    _send(
-        svm,
-        payer,
+    steps.append((
         [
             create_account(
                 CreateAccountParams(
                     from_pubkey=payer.pubkey(),
                     to_pubkey=program.pubkey(),
-                    lamports=svm.minimum_balance_for_rent_exemption(_PROGRAM_SIZE),
+                    lamports=rent(_PROGRAM_SIZE),
                     space=_PROGRAM_SIZE,
                     owner=BPF_LOADER_UPGRADEABLE,
                 )
@@ -108,7 +104,14 @@ def deploy_upgradeable(svm: LiteSVM, payer: Keypair, program: Keypair, elf: byte
             ),
         ],
         [program],
-    )
+    ))
+    return steps
+
+
+def deploy_upgradeable(svm: LiteSVM, payer: Keypair, program: Keypair, elf: bytes) -> Pubkey:
+    """Deploy `elf` at `program`'s address with `payer` as upgrade authority; return the program id."""
+    for ixs, extra in deploy_steps(payer, program, Keypair(), elf, svm.minimum_balance_for_rent_exemption):
+        _send(svm, payer, ixs, extra)
     # Deployed programs become visible from the next slot on.
     svm.warp_to_slot(svm.get_clock().slot + 1)
     return program.pubkey()

@@ -36,7 +36,6 @@ import json
 import logging
 import math
 import random
-import struct
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,17 +46,15 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
-from solders.sysvar import CLOCK, RENT
+from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from spl.token.instructions import create_idempotent_associated_token_account, mint_to
 from spl.token.models import MintToParams
 
 from contracts.amm_client import AmmClient
 from contracts.build import ensure_built
+from contracts.deploy import deploy_steps
 from contracts.pda import (
-    BPF_LOADER_UPGRADEABLE_ID,
-    SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     associated_token_address,
     sorted_mints,
@@ -99,9 +96,6 @@ SETUP_LEAD_S: Final = DAY_S  # setup happens this long before the first trade
 FIRST_EVENT_SLOT: Final = 1_000  # setup uses the slots below
 TOKENS: Final = (("USDC", 6), ("USDT", 6), ("JUP", 6), ("BONK", 5), ("WIF", 6), ("RAY", 6))
 START_PRICES: Final = {"JUP": 0.8, "WIF": 2.5, "RAY": 1.8, "BONK": 0.00002}
-_DEPLOY_CHUNK: Final = 900
-_BUFFER_METADATA: Final = 37
-_PROGRAM_SIZE: Final = 36
 SOL: Final = 10**9
 
 
@@ -244,70 +238,10 @@ class _Lander:
 
 
 def _deploy(lander: _Lander, payer: Keypair, program: Keypair, buffer: Keypair, elf: bytes) -> None:
-    """The upgradeable loader's InitializeBuffer / Write / DeployWithMaxDataLen (contracts.deploy's
-    recipe, through the chain's send path so the ledger and history see it)."""
-    chain = lander.chain
-    space = _BUFFER_METADATA + len(elf)
-    lander.land(
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=buffer.pubkey(),
-                    lamports=chain.minimum_balance_for_rent_exemption(space),
-                    space=space,
-                    owner=BPF_LOADER_UPGRADEABLE_ID,
-                )
-            ),
-            Instruction(
-                BPF_LOADER_UPGRADEABLE_ID,
-                struct.pack("<I", 0),
-                [AccountMeta(buffer.pubkey(), False, True), AccountMeta(payer.pubkey(), False, False)],
-            ),
-        ],
-        [payer, buffer],
-    )
-    for offset in range(0, len(elf), _DEPLOY_CHUNK):
-        chunk = elf[offset : offset + _DEPLOY_CHUNK]
-        lander.land(
-            [
-                Instruction(
-                    BPF_LOADER_UPGRADEABLE_ID,
-                    struct.pack("<IIQ", 1, offset, len(chunk)) + chunk,
-                    [AccountMeta(buffer.pubkey(), False, True), AccountMeta(payer.pubkey(), True, False)],
-                )
-            ],
-            [payer],
-        )
-    programdata = Pubkey.find_program_address([bytes(program.pubkey())], BPF_LOADER_UPGRADEABLE_ID)[0]
-    lander.land(
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=program.pubkey(),
-                    lamports=chain.minimum_balance_for_rent_exemption(_PROGRAM_SIZE),
-                    space=_PROGRAM_SIZE,
-                    owner=BPF_LOADER_UPGRADEABLE_ID,
-                )
-            ),
-            Instruction(
-                BPF_LOADER_UPGRADEABLE_ID,
-                struct.pack("<IQ", 2, len(elf) * 2),
-                [
-                    AccountMeta(payer.pubkey(), True, True),
-                    AccountMeta(programdata, False, True),
-                    AccountMeta(program.pubkey(), False, True),
-                    AccountMeta(buffer.pubkey(), False, True),
-                    AccountMeta(RENT, False, False),
-                    AccountMeta(CLOCK, False, False),
-                    AccountMeta(SYSTEM_PROGRAM_ID, False, False),
-                    AccountMeta(payer.pubkey(), True, False),
-                ],
-            ),
-        ],
-        [payer, program],
-    )
+    """contracts.deploy's recipe, through the chain's send path so the ledger and history see it."""
+    rent = lander.chain.minimum_balance_for_rent_exemption
+    for ixs, extra in deploy_steps(payer, program, buffer, elf, rent):
+        lander.land(ixs, [payer, *extra])
 
 
 def _mint_ix(chain: Chain, mint: Pubkey, dest: Pubkey, amount: int) -> Instruction:
