@@ -12,7 +12,8 @@ client (`C`) they run on, the health record, and `_call`, which fails fast with 
 "unavailable" error while it is not connected, turns every driver error into the gateway's typed
 errors, and keeps the health state in step with what calls see.
 
-May import: the standard library, trio, trio_asyncio, `engine.config`, `engine.http_server`.
+May import: the standard library, trio, trio_asyncio, `engine.config`, `engine.http_server`,
+`supervisors.backoff`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import trio_asyncio
 
 from engine.config import redact_url
 from engine.http_server import DependencyHealth
+from supervisors.backoff import backoff_delay
 
 _log = logging.getLogger("xorj.gateway")
 
@@ -106,6 +108,17 @@ class AsyncioGateway(Generic[C]):
     def _translate(self, exc: Exception) -> Exception | None:
         """The gateway's typed error for a driver exception, or None if it is not one (a bug)."""
         raise NotImplementedError
+
+    async def _retry_later(self, attempt: int, error: Exception) -> None:
+        """Log a failed connect and wait out its backoff before the next attempt."""
+        self._last_error = str(error)
+        delay = backoff_delay(attempt, rng=self._rng, **self._backoff)
+        _log.warning(
+            f"{self._name} connect failed; retrying",
+            extra={"gateway": self._name, "url": self.redacted_url, "attempt": attempt,
+                   "retry_in_s": round(delay, 3), "error": str(error)},
+        )
+        await trio.sleep(delay)
 
     def _mark_down(self, error: Exception) -> None:
         if self._state == "up":

@@ -46,7 +46,6 @@ from sql.errors import (
     UniqueViolation,
 )
 from sql.statements import Script, Statement
-from supervisors.backoff import backoff_delay
 
 __all__ = [
     "CheckViolation",
@@ -256,20 +255,8 @@ class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
             except DatabaseError as exc:
                 # A refused login or unknown database is also retried: the operator may be fixing
                 # it, and the supervisor above sees "connecting" with the error in health().
-                self._last_error = str(exc)
-                delay = backoff_delay(attempt, rng=self._rng, **self._backoff)
-                _log.warning(
-                    "database connect failed; retrying",
-                    extra={
-                        "gateway": self._name,
-                        "url": self.redacted_url,
-                        "attempt": attempt,
-                        "retry_in_s": round(delay, 3),
-                        "error": str(exc),
-                    },
-                )
+                await self._retry_later(attempt, exc)
                 attempt += 1
-                await trio.sleep(delay)
                 continue
             self._client = pool
             self._state = "up"

@@ -281,19 +281,8 @@ class RedisGateway(AsyncioGateway[aioredis.Redis]):
                         await self._call("ping", lambda c: c.ping(), self._probe_timeout)
                     except RedisUnavailable as exc:
                         self._state = "connecting"
-                        delay = backoff_delay(attempt, rng=self._rng, **self._backoff)
-                        _log.warning(
-                            "redis connect failed; retrying",
-                            extra={
-                                "gateway": self._name,
-                                "url": self.redacted_url,
-                                "attempt": attempt,
-                                "retry_in_s": round(delay, 3),
-                                "error": str(exc),
-                            },
-                        )
+                        await self._retry_later(attempt, exc)
                         attempt += 1
-                        await trio.sleep(delay)
                         continue
                     self._latency_ms = (trio.current_time() - started_at) * 1000.0
                     break
