@@ -1,0 +1,311 @@
+"""Trade persistence: the `trades` rows (one per attempt) and their `trade_events`, over `Database`.
+
+Owns: every SQL statement that writes or reads a trade. Each status change is checked against
+`actors.trade_lifecycle.TRANSITIONS` first and written as a compare-and-set on the status the
+caller saw (``WHERE id = $1 AND status = $expected``); the `trades_guard_transition` trigger is
+the second guard and the trigger `trades_record_event` appends the audit row. A repeated write
+that already took effect (same target status, same signature) returns the stored row: every write
+is idempotent, so a caller that lost the answer (timeout) may simply do it again.
+
+Failure it contains: a database that is down or slow (every call has a deadline; the typed errors
+of `sql.errors` propagate, and the caller must not touch the chain when a write failed), and
+writers racing on one trade (`StaleTrade`, `IllegalTransition`, `AttemptStillLive`).
+
+May import: the standard library, attrs, `sql`, `actors.database`, `actors.trade_lifecycle`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from actors.database import Database, Row
+from actors.trade_lifecycle import (
+    FailureReason,
+    TradeStatus,
+    check,
+    idempotency_key,
+    is_terminal,
+)
+from sql.errors import UniqueViolation
+
+__all__ = [
+    "AttemptStillLive",
+    "NewTrade",
+    "StaleTrade",
+    "TradeEvent",
+    "TradeNotFound",
+    "TradeRecord",
+    "TradeStore",
+]
+
+_COLUMNS: Final = (
+    "id, user_id, execution_job_id, intent_id, attempt, idempotency_key, from_token, to_token, amount,"
+    " amount_in, minimum_amount_out, amount_out, status, slippage, transaction_signature,"
+    " signed_transaction, last_valid_block_height, failure_reason, failure_details, created_at, updated_at"
+)
+
+
+class TradeNotFound(LookupError):
+    pass
+
+
+class StaleTrade(Exception):
+    """The trade is not in the status the caller expected (another writer moved it)."""
+
+
+class AttemptStillLive(Exception):
+    """A new attempt of an intent was asked for while one of its attempts is PENDING/SUBMITTED."""
+
+
+@attrs.frozen
+class NewTrade:
+    """The first attempt of an intent, as the executor decided it."""
+
+    user_id: str
+    intent_id: str
+    from_token: str  # input mint
+    to_token: str  # output mint
+    amount: Decimal  # human-scale input amount (the seed schema's column)
+    amount_in: int  # base units of the input mint
+    minimum_amount_out: int  # base units of the output mint
+    execution_job_id: str | None = None
+    slippage: Decimal | None = None  # percent
+
+
+@attrs.frozen
+class TradeRecord:
+    id: str
+    user_id: str
+    execution_job_id: str | None
+    intent_id: str
+    attempt: int
+    idempotency_key: str
+    from_token: str
+    to_token: str
+    amount: Decimal
+    amount_in: int | None  # None only on rows not written by this store (before 0003)
+    minimum_amount_out: int | None
+    amount_out: int | None
+    status: TradeStatus
+    slippage: Decimal | None
+    transaction_signature: str | None
+    signed_transaction: bytes | None
+    last_valid_block_height: int | None
+    failure_reason: str | None
+    failure_details: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_transaction is not None
+
+
+@attrs.frozen
+class TradeEvent:
+    id: int
+    trade_id: str
+    from_status: TradeStatus | None
+    to_status: TradeStatus
+    reason: str | None
+    details: Mapping[str, Any]
+    created_at: datetime
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _record(row: Row) -> TradeRecord:
+    signed = row["signed_transaction"]
+    return TradeRecord(
+        id=row["id"], user_id=row["user_id"], execution_job_id=row["execution_job_id"],
+        intent_id=row["intent_id"], attempt=int(row["attempt"]), idempotency_key=row["idempotency_key"],
+        from_token=row["from_token"], to_token=row["to_token"], amount=row["amount"],
+        amount_in=_int(row["amount_in"]), minimum_amount_out=_int(row["minimum_amount_out"]),
+        amount_out=_int(row["amount_out"]), status=TradeStatus(row["status"]), slippage=row["slippage"],
+        transaction_signature=row["transaction_signature"],
+        signed_transaction=None if signed is None else bytes(signed),
+        last_valid_block_height=_int(row["last_valid_block_height"]),
+        failure_reason=row["failure_reason"], failure_details=row["failure_details"] or {},
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+def _event(row: Row) -> TradeEvent:
+    return TradeEvent(
+        id=int(row["id"]), trade_id=row["trade_id"],
+        from_status=None if row["from_status"] is None else TradeStatus(row["from_status"]),
+        to_status=TradeStatus(row["to_status"]), reason=row["reason"], details=row["details"] or {},
+        created_at=row["created_at"],
+    )
+
+
+_INSERT: Final = (
+    "INSERT INTO trades (id, user_id, execution_job_id, intent_id, attempt, idempotency_key, from_token,"
+    " to_token, amount, amount_in, minimum_amount_out, slippage, status)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')"
+    f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}"
+)
+
+
+@attrs.frozen
+class TradeStore:
+    """Trades over one `Database`; every call ends within ``timeout_s`` or raises a `sql.errors` type."""
+
+    db: Database
+    timeout_s: float = 5.0
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, trade_id: str) -> TradeRecord:
+        row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM trades WHERE id = $1", trade_id,
+                                     timeout=self.timeout_s)
+        if row is None:
+            raise TradeNotFound(trade_id)
+        return _record(row)
+
+    async def by_key(self, key: str) -> TradeRecord | None:
+        row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM trades WHERE idempotency_key = $1", key,
+                                     timeout=self.timeout_s)
+        return None if row is None else _record(row)
+
+    async def attempts(self, intent: str) -> list[TradeRecord]:
+        """Every attempt of ``intent``, first attempt first."""
+        rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM trades WHERE intent_id = $1 ORDER BY attempt",
+                                   intent, timeout=self.timeout_s)
+        return [_record(r) for r in rows]
+
+    async def non_terminal(self, user_id: str | None = None) -> list[TradeRecord]:
+        """The PENDING and SUBMITTED attempts (all users, or one), oldest first: what reconcile visits."""
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM trades WHERE status IN ('PENDING', 'SUBMITTED')"
+            " AND ($1::varchar IS NULL OR user_id = $1) ORDER BY created_at, id",
+            user_id, timeout=self.timeout_s)
+        return [_record(r) for r in rows]
+
+    async def events(self, trade_id: str) -> list[TradeEvent]:
+        rows = await self.db.fetch(
+            "SELECT id, trade_id, from_status, to_status, reason, details, created_at FROM trade_events"
+            " WHERE trade_id = $1 ORDER BY id", trade_id, timeout=self.timeout_s)
+        return [_event(r) for r in rows]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def insert_intent(self, trade: NewTrade) -> TradeRecord:
+        """Attempt 1 of the intent, PENDING. A second call with the same intent is a no-op that
+        returns the stored row (the unique idempotency key decides, not this process's memory)."""
+        return await self._insert(trade, 1)
+
+    async def new_attempt(self, intent: str, *, minimum_amount_out: int | None = None) -> TradeRecord:
+        """The next attempt of ``intent`` (same trade, optionally another minimum), PENDING.
+
+        Refused with `AttemptStillLive` while the latest attempt is PENDING or SUBMITTED: only a
+        terminal attempt (e.g. FAILED expired -- proven never to land) may be followed. The
+        partial unique index `trades_one_live_attempt_per_intent` backs this against races.
+        """
+        attempts = await self.attempts(intent)
+        if not attempts:
+            raise TradeNotFound(intent)
+        last = attempts[-1]
+        if not is_terminal(last.status):
+            raise AttemptStillLive(f"intent {intent}: attempt {last.attempt} is {last.status}")
+        minimum = last.minimum_amount_out if minimum_amount_out is None else minimum_amount_out
+        if last.amount_in is None or minimum is None:
+            raise ValueError(f"intent {intent}: attempt {last.attempt} has no base-unit amounts to repeat")
+        base = NewTrade(
+            user_id=last.user_id, intent_id=intent, from_token=last.from_token, to_token=last.to_token,
+            amount=last.amount, amount_in=last.amount_in,
+            minimum_amount_out=minimum,
+            execution_job_id=last.execution_job_id, slippage=last.slippage,
+        )
+        return await self._insert(base, last.attempt + 1)
+
+    async def _insert(self, trade: NewTrade, attempt: int) -> TradeRecord:
+        key = idempotency_key(trade.intent_id, attempt)
+        statement = (_INSERT, (
+            f"trade-{uuid.uuid4().hex}", trade.user_id, trade.execution_job_id, trade.intent_id, attempt, key,
+            trade.from_token, trade.to_token, trade.amount, Decimal(trade.amount_in),
+            Decimal(trade.minimum_amount_out), trade.slippage,
+        ))
+        try:
+            [rows] = await self.db.transaction([statement], timeout=self.timeout_s)
+        except UniqueViolation as exc:
+            if exc.constraint == "trades_one_live_attempt_per_intent":
+                raise AttemptStillLive(f"intent {trade.intent_id}: another attempt is live") from exc
+            raise
+        if rows:
+            return _record(rows[0])
+        existing = await self.by_key(key)
+        if existing is None:  # inserted and gone: only a delete could do that
+            raise TradeNotFound(key)
+        return existing
+
+    async def persist_signed(
+        self, trade_id: str, signed_transaction: bytes, signature: str, last_valid_block_height: int
+    ) -> TradeRecord:
+        """Make the signed bytes, their signature and expiry height durable while PENDING.
+
+        The one write that must precede any send. Idempotent for the same signature; refuses
+        (`StaleTrade`) a second, different signature -- a trade is never re-signed.
+        """
+        rows = await self._write(
+            f"UPDATE trades SET signed_transaction = $2, transaction_signature = $3,"
+            f" last_valid_block_height = $4 WHERE id = $1 AND status = 'PENDING'"
+            f" AND signed_transaction IS NULL RETURNING {_COLUMNS}",
+            trade_id, signed_transaction, signature, last_valid_block_height)
+        if rows:
+            return _record(rows[0])
+        current = await self.get(trade_id)
+        if current.status is TradeStatus.PENDING and current.transaction_signature == signature:
+            return current
+        raise StaleTrade(f"trade {trade_id} is {current.status}, signature {current.transaction_signature}:"
+                         " it cannot take new signed bytes")
+
+    async def mark_submitted(self, trade_id: str) -> TradeRecord:
+        return await self._transition(trade_id, TradeStatus.PENDING, TradeStatus.SUBMITTED, "", ())
+
+    async def mark_confirmed(self, trade_id: str, amount_out: int) -> TradeRecord:
+        return await self._transition(trade_id, TradeStatus.SUBMITTED, TradeStatus.CONFIRMED,
+                                      ", amount_out = $3", (Decimal(amount_out),))
+
+    async def mark_failed(
+        self, trade_id: str, from_status: TradeStatus, reason: FailureReason,
+        details: Mapping[str, Any] | None = None,
+    ) -> TradeRecord:
+        return await self._transition(trade_id, from_status, TradeStatus.FAILED,
+                                      ", failure_reason = $3, failure_details = $4",
+                                      (reason.value, dict(details or {})))
+
+    async def record_resend(self, trade: TradeRecord) -> None:
+        """Append an audit row for a re-send of the stored bytes (no status change)."""
+        await self._write(
+            "INSERT INTO trade_events (trade_id, from_status, to_status, reason, details)"
+            " VALUES ($1, $2, $2, 'resent', $3) RETURNING id",
+            trade.id, trade.status.value, {"transaction_signature": trade.transaction_signature})
+
+    async def _transition(
+        self, trade_id: str, expected: TradeStatus, target: TradeStatus, extra_set: str,
+        extra_args: tuple[object, ...],
+    ) -> TradeRecord:
+        check(expected, target, trade_id)
+        rows = await self._write(
+            f"UPDATE trades SET status = $2{extra_set} WHERE id = $1 AND status = '{expected.value}'"
+            f" RETURNING {_COLUMNS}", trade_id, target.value, *extra_args)
+        if rows:
+            return _record(rows[0])
+        current = await self.get(trade_id)
+        if current.status is target:  # a repeat of a write that already took effect
+            return current
+        raise StaleTrade(
+            f"trade {trade_id} is {current.status}, not {expected}: {expected} -> {target} refused")
+
+    async def _write(self, sql: str, *args: object) -> list[Row]:
+        [rows] = await self.db.transaction([(sql, args)], timeout=self.timeout_s)
+        return rows
