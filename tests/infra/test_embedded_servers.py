@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from engine.embedded_postgres import embedded_postgres_url, pid_alive, run_embedded_postgres
+from engine.embedded_postgres import embedded_postgres_url, run_embedded_postgres
+from engine.embedded_process import pid_alive
 from engine.embedded_redis import embedded_redis_url, run_embedded_redis
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway

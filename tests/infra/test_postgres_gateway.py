@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from engine.embedded_postgres import EmbeddedPostgres, free_loopback_port, run_embedded_postgres
+from engine.embedded_postgres import EmbeddedPostgres, run_embedded_postgres
+from engine.embedded_process import free_loopback_port
 from engine.postgres_gateway import (
     DatabaseQueryError,
     DatabaseTimeout,
