@@ -14,10 +14,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import attrs
 import httpx
@@ -82,20 +83,30 @@ def start_node(workdir: Path, *flags: str, deadline_s: float = STARTUP_DEADLINE)
     process = subprocess.Popen(
         [sys.executable, "-m", "localnet", "--rpc-port", "0", "--manifest", str(manifest_path), *flags],
         cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=log,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + deadline_s
-    while not manifest_path.exists():
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"localnet exited with {process.returncode}: {(workdir / 'node.log').read_text()}"
-            )
-        if time.monotonic() > deadline:
-            process.kill()
-            raise TimeoutError(f"localnet did not start within {deadline_s}s")
-        time.sleep(0.02)
+    # The node prints one line once it serves (after writing its manifest): wait for that event,
+    # or for its stdout to close (it exited), under the deadline.
+    serving = threading.Event()
+
+    def pump(stdout: IO[bytes]) -> None:
+        for line in stdout:
+            log.write(line)
+            log.flush()
+            if line.startswith(b"localnet listening on"):
+                serving.set()
+        serving.set()
+
+    assert process.stdout is not None
+    threading.Thread(target=pump, args=(process.stdout,), daemon=True).start()
+    if not serving.wait(deadline_s):
+        process.kill()
+        raise TimeoutError(f"localnet did not start within {deadline_s}s")
+    if process.poll() is not None or not manifest_path.exists():
+        process.wait(timeout=10)
+        raise RuntimeError(f"localnet exited with {process.returncode}: {(workdir / 'node.log').read_text()}")
     manifest = json.loads(manifest_path.read_text())
     return LocalnetNode(process, manifest["rpcUrl"], manifest, workdir, httpx.Client())
 
