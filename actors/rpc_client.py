@@ -63,7 +63,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -135,7 +135,8 @@ from actors.rate_limit import RateLimited, TokenBucket
 from supervisors.backoff import backoff_delay
 from supervisors.breaker import BreakerOpen, BreakerPolicy, BreakerState, CircuitBreaker
 from supervisors.context import ChildContext
-from supervisors.request import ActorDied, ActorStopped, Request
+from supervisors.registry import ActorNotFound, ActorRef, ask
+from supervisors.request import ActorDied, ActorStopped, AskError, Request
 from supervisors.supervisor import describe
 
 log = logging.getLogger("xorj.rpc")
@@ -385,7 +386,140 @@ class _Encoded:
     tokens: int  # rate-limit tokens the request costs (one per JSON-RPC call, batches included)
 
 
-class RpcClient:
+class SolanaRpc:
+    """Solana's typed RPC methods over one abstract `call` / `batch`: `RpcClient` implements them
+    over HTTP, `ActorRpc` by asking the RPC client actor. Callers (trade execution, portfolio
+    reads, the router) take a `SolanaRpc` and work with either."""
+
+    default_timeout_s: float = 5.0
+
+    async def call(
+        self, request: Body, resp_type: type[R], *, timeout: float | None = None, retry: bool = True
+    ) -> R:
+        raise NotImplementedError
+
+    async def batch(
+        self, requests: Sequence[Body], resp_type: type[R], *, timeout: float | None = None
+    ) -> list[R | RpcNodeError]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ typed helpers
+
+    async def get_health(self, *, timeout: float | None = None) -> GetHealthResp:
+        return await self.call(GetHealth(), GetHealthResp, timeout=timeout)
+
+    async def get_slot(
+        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> int:
+        resp = await self.call(GetSlot(_context(commitment)), GetSlotResp, timeout=timeout)
+        return resp.value
+
+    async def get_block_height(
+        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> int:
+        resp = await self.call(GetBlockHeight(_context(commitment)), GetBlockHeightResp, timeout=timeout)
+        return resp.value
+
+    async def get_latest_blockhash(
+        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> GetLatestBlockhashResp:
+        return await self.call(GetLatestBlockhash(_context(commitment)), GetLatestBlockhashResp,
+                               timeout=timeout)
+
+    async def is_blockhash_valid(
+        self, blockhash: Hash, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> bool:
+        resp = await self.call(IsBlockhashValid(blockhash, _context(commitment)), IsBlockhashValidResp,
+                               timeout=timeout)
+        return resp.value
+
+    async def get_balance(
+        self, pubkey: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> int:
+        resp = await self.call(GetBalance(pubkey, _context(commitment)), GetBalanceResp, timeout=timeout)
+        return resp.value
+
+    async def get_account_info(
+        self, pubkey: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> GetAccountInfoResp:
+        return await self.call(GetAccountInfo(pubkey, _accounts(commitment)), GetAccountInfoResp,
+                               timeout=timeout)
+
+    async def get_multiple_accounts(
+        self, pubkeys: Sequence[Pubkey], commitment: CommitmentLevel | None = None,
+        *, timeout: float | None = None,
+    ) -> GetMultipleAccountsResp:
+        return await self.call(GetMultipleAccounts(pubkeys, _accounts(commitment)),
+                               GetMultipleAccountsResp, timeout=timeout)
+
+    async def get_token_account_balance(
+        self, account: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
+    ) -> GetTokenAccountBalanceResp:
+        return await self.call(GetTokenAccountBalance(account, commitment), GetTokenAccountBalanceResp,
+                               timeout=timeout)
+
+    async def get_token_accounts_by_owner(
+        self, owner: Pubkey, filter_: RpcTokenAccountsFilterMint | RpcTokenAccountsFilterProgramId,
+        commitment: CommitmentLevel | None = None, *, timeout: float | None = None,
+    ) -> GetTokenAccountsByOwnerResp:
+        return await self.call(GetTokenAccountsByOwner(owner, filter_, _accounts(commitment)),
+                               GetTokenAccountsByOwnerResp, timeout=timeout)
+
+    async def get_signature_statuses(
+        self, signatures: Sequence[Signature], *, search_transaction_history: bool = False,
+        timeout: float | None = None,
+    ) -> GetSignatureStatusesResp:
+        config = RpcSignatureStatusConfig(search_transaction_history)
+        return await self.call(GetSignatureStatuses(signatures, config), GetSignatureStatusesResp,
+                               timeout=timeout)
+
+    async def get_signatures_for_address(
+        self, address: Pubkey, config: RpcSignaturesForAddressConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> GetSignaturesForAddressResp:
+        return await self.call(GetSignaturesForAddress(address, config), GetSignaturesForAddressResp,
+                               timeout=timeout)
+
+    async def get_transaction(
+        self, signature: Signature, config: RpcTransactionConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> GetTransactionResp:
+        return await self.call(GetTransaction(signature, config or _tx_config()), GetTransactionResp,
+                               timeout=timeout)
+
+    async def get_transactions(
+        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> list[GetTransactionResp | RpcNodeError]:
+        """Many getTransaction in one POST (what history backfills spend their quota on)."""
+        config = config or _tx_config()
+        return await self.batch([GetTransaction(s, config) for s in signatures], GetTransactionResp,
+                                timeout=timeout)
+
+    async def send_transaction(
+        self, signed: bytes, *, skip_preflight: bool = False,
+        preflight_commitment: CommitmentLevel | None = None, timeout: float | None = None,
+    ) -> Signature:
+        """Submit already-signed wire bytes; retries re-send these exact bytes (same signature).
+
+        Raises `TransactionSimulationFailed` (with `err` and `logs`), `BlockhashNotFound`,
+        `AlreadyProcessed` (it landed before: the send had succeeded), `RpcUnavailable`.
+        """
+        config = RpcSendTransactionConfig(skip_preflight=skip_preflight,
+                                          preflight_commitment=preflight_commitment)
+        resp = await self.call(SendRawTransaction(signed, config), SendTransactionResp, timeout=timeout)
+        return resp.value
+
+    async def simulate_transaction(
+        self, tx: VersionedTransaction, config: RpcSimulateTransactionConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> SimulateTransactionResp:
+        return await self.call(SimulateVersionedTransaction(tx, config), SimulateTransactionResp,
+                               timeout=timeout)
+
+
+
+class RpcClient(SolanaRpc):
     """A Solana JSON-RPC client for trio: deadlines, retries, fail-over, breakers, rate limit.
 
     Use it as `async with RpcClient(url, backup) as rpc: await rpc.get_slot()`. Any number of tasks
@@ -523,120 +657,6 @@ class RpcClient:
             payload, _ = await self._exchange(encoded, remaining, retry=True)
             out.extend(_batch_answers(encoded.method, resp_type, payload, len(chunk)))
         return out
-
-    # ------------------------------------------------------------------ typed helpers
-
-    async def get_health(self, *, timeout: float | None = None) -> GetHealthResp:
-        return await self.call(GetHealth(), GetHealthResp, timeout=timeout)
-
-    async def get_slot(
-        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> int:
-        resp = await self.call(GetSlot(_context(commitment)), GetSlotResp, timeout=timeout)
-        return resp.value
-
-    async def get_block_height(
-        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> int:
-        resp = await self.call(GetBlockHeight(_context(commitment)), GetBlockHeightResp, timeout=timeout)
-        return resp.value
-
-    async def get_latest_blockhash(
-        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> GetLatestBlockhashResp:
-        return await self.call(GetLatestBlockhash(_context(commitment)), GetLatestBlockhashResp,
-                               timeout=timeout)
-
-    async def is_blockhash_valid(
-        self, blockhash: Hash, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> bool:
-        resp = await self.call(IsBlockhashValid(blockhash, _context(commitment)), IsBlockhashValidResp,
-                               timeout=timeout)
-        return resp.value
-
-    async def get_balance(
-        self, pubkey: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> int:
-        resp = await self.call(GetBalance(pubkey, _context(commitment)), GetBalanceResp, timeout=timeout)
-        return resp.value
-
-    async def get_account_info(
-        self, pubkey: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> GetAccountInfoResp:
-        return await self.call(GetAccountInfo(pubkey, _accounts(commitment)), GetAccountInfoResp,
-                               timeout=timeout)
-
-    async def get_multiple_accounts(
-        self, pubkeys: Sequence[Pubkey], commitment: CommitmentLevel | None = None,
-        *, timeout: float | None = None,
-    ) -> GetMultipleAccountsResp:
-        return await self.call(GetMultipleAccounts(pubkeys, _accounts(commitment)),
-                               GetMultipleAccountsResp, timeout=timeout)
-
-    async def get_token_account_balance(
-        self, account: Pubkey, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> GetTokenAccountBalanceResp:
-        return await self.call(GetTokenAccountBalance(account, commitment), GetTokenAccountBalanceResp,
-                               timeout=timeout)
-
-    async def get_token_accounts_by_owner(
-        self, owner: Pubkey, filter_: RpcTokenAccountsFilterMint | RpcTokenAccountsFilterProgramId,
-        commitment: CommitmentLevel | None = None, *, timeout: float | None = None,
-    ) -> GetTokenAccountsByOwnerResp:
-        return await self.call(GetTokenAccountsByOwner(owner, filter_, _accounts(commitment)),
-                               GetTokenAccountsByOwnerResp, timeout=timeout)
-
-    async def get_signature_statuses(
-        self, signatures: Sequence[Signature], *, search_transaction_history: bool = False,
-        timeout: float | None = None,
-    ) -> GetSignatureStatusesResp:
-        config = RpcSignatureStatusConfig(search_transaction_history)
-        return await self.call(GetSignatureStatuses(signatures, config), GetSignatureStatusesResp,
-                               timeout=timeout)
-
-    async def get_signatures_for_address(
-        self, address: Pubkey, config: RpcSignaturesForAddressConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> GetSignaturesForAddressResp:
-        return await self.call(GetSignaturesForAddress(address, config), GetSignaturesForAddressResp,
-                               timeout=timeout)
-
-    async def get_transaction(
-        self, signature: Signature, config: RpcTransactionConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> GetTransactionResp:
-        return await self.call(GetTransaction(signature, config or _tx_config()), GetTransactionResp,
-                               timeout=timeout)
-
-    async def get_transactions(
-        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> list[GetTransactionResp | RpcNodeError]:
-        """Many getTransaction in one POST (what history backfills spend their quota on)."""
-        config = config or _tx_config()
-        return await self.batch([GetTransaction(s, config) for s in signatures], GetTransactionResp,
-                                timeout=timeout)
-
-    async def send_transaction(
-        self, signed: bytes, *, skip_preflight: bool = False,
-        preflight_commitment: CommitmentLevel | None = None, timeout: float | None = None,
-    ) -> Signature:
-        """Submit already-signed wire bytes; retries re-send these exact bytes (same signature).
-
-        Raises `TransactionSimulationFailed` (with `err` and `logs`), `BlockhashNotFound`,
-        `AlreadyProcessed` (it landed before: the send had succeeded), `RpcUnavailable`.
-        """
-        config = RpcSendTransactionConfig(skip_preflight=skip_preflight,
-                                          preflight_commitment=preflight_commitment)
-        resp = await self.call(SendRawTransaction(signed, config), SendTransactionResp, timeout=timeout)
-        return resp.value
-
-    async def simulate_transaction(
-        self, tx: VersionedTransaction, config: RpcSimulateTransactionConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> SimulateTransactionResp:
-        return await self.call(SimulateVersionedTransaction(tx, config), SimulateTransactionResp,
-                               timeout=timeout)
 
     async def probe_primary(self, *, timeout: float = 1.0) -> bool:
         """While traffic is on the backup: spend the primary's half-open trial on a `getHealth`.
@@ -1046,3 +1066,41 @@ def _cause(exc: BaseException) -> str:
             return "cancelled"
         exc = rest
     return describe(exc)
+
+
+# ---------------------------------------------------------------------------------------- adapter
+
+_T = TypeVar("_T")
+_ASK_MARGIN_S: Final = 1.0  # the actor answers by the call's own deadline; the ask waits a bit longer
+
+
+class ActorRpc(SolanaRpc):
+    """`SolanaRpc` over the RPC client actor at ``ref``: every call is an ask, so callers share the
+    actor's rate limit, breakers and fail-over, and a restart of the actor does not lose a call
+    still queued. Errors are the same typed `RpcError`s; an actor that is gone or does not answer
+    in time is `RpcUnavailable`."""
+
+    def __init__(self, ref: ActorRef, *, default_timeout_s: float = 5.0) -> None:
+        self.ref = ref
+        self.default_timeout_s = default_timeout_s
+
+    async def _ask(self, request: Request[_T], timeout: float) -> _T:
+        try:
+            return await ask(self.ref, request, timeout=timeout + _ASK_MARGIN_S)
+        except (AskError, ActorNotFound) as exc:
+            raise RpcUnavailable(type(request).__name__, f"rpc client actor: {exc}") from exc
+
+    async def call(
+        self, request: Body, resp_type: type[R], *, timeout: float | None = None, retry: bool = True
+    ) -> R:
+        t = self.default_timeout_s if timeout is None else timeout
+        return await self._ask(RpcCall(request, resp_type, timeout_s=t, retry=retry), t)
+
+    async def get_transactions(
+        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> list[GetTransactionResp | RpcNodeError]:
+        if config is not None:
+            raise ValueError("ActorRpc.get_transactions uses the actor's transaction config")
+        t = self.default_timeout_s if timeout is None else timeout
+        return await self._ask(GetTransactionsMsg(tuple(signatures), t), t)

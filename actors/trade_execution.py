@@ -50,7 +50,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import TransactionConfirmationStatus
 
-from actors.rpc_client import RpcClient, RpcError, RpcUnavailable
+from actors.rpc_client import RpcError, RpcUnavailable, SolanaRpc
 from actors.trade_lifecycle import FailureReason, TradeStatus, is_terminal
 from actors.trade_store import TradeRecord, TradeStore
 from contracts.errors import (
@@ -146,7 +146,7 @@ def failure_reason_for(err: object, logs: Sequence[str], programs: Mapping[str, 
 
 
 async def sign_attempt(
-    rpc: RpcClient, bot: Keypair, vault: VaultClient, owner: Pubkey, trade: TradeRecord, route: Route,
+    rpc: SolanaRpc, bot: Keypair, vault: VaultClient, owner: Pubkey, trade: TradeRecord, route: Route,
     *, timeout: float,
 ) -> SignedAttempt:
     """Build and sign the attempt's ``bot_trade`` with a fresh blockhash. Touches nothing durable."""
@@ -163,7 +163,7 @@ async def sign_attempt(
 
 
 async def execute_attempt(
-    store: TradeStore, rpc: RpcClient, bot: Keypair, vault: VaultClient, owner: Pubkey,
+    store: TradeStore, rpc: SolanaRpc, bot: Keypair, vault: VaultClient, owner: Pubkey,
     trade: TradeRecord, route: Route, settings: ExecutionSettings,
 ) -> TradeRecord:
     """Run one PENDING attempt to its outcome (or to ``settle_within_s``); returns the stored row.
@@ -184,7 +184,7 @@ async def execute_attempt(
 
 
 async def settle(
-    store: TradeStore, rpc: RpcClient, trade: TradeRecord, settings: ExecutionSettings
+    store: TradeStore, rpc: SolanaRpc, trade: TradeRecord, settings: ExecutionSettings
 ) -> TradeRecord:
     """Drive one trade to a terminal status, by the chain's facts (see the module docstring)."""
     if is_terminal(trade.status):
@@ -229,7 +229,7 @@ async def settle(
 
 
 async def _send(
-    store: TradeStore, rpc: RpcClient, trade: TradeRecord, wire: bytes, settings: ExecutionSettings
+    store: TradeStore, rpc: SolanaRpc, trade: TradeRecord, wire: bytes, settings: ExecutionSettings
 ) -> TradeRecord:
     first = trade.status is TradeStatus.PENDING
     try:
@@ -244,7 +244,7 @@ async def _send(
 
 
 async def _record_outcome(
-    store: TradeStore, rpc: RpcClient, trade: TradeRecord, signature: Signature, err: object,
+    store: TradeStore, rpc: SolanaRpc, trade: TradeRecord, signature: Signature, err: object,
     settings: ExecutionSettings,
 ) -> TradeRecord | None:
     try:
@@ -275,7 +275,7 @@ def _outcome(trade: TradeRecord, err: object, logs: Sequence[str], programs: Map
 
 
 async def reconcile(
-    store: TradeStore, rpc: RpcClient, settings: ExecutionSettings, *, user_id: str | None = None
+    store: TradeStore, rpc: SolanaRpc, settings: ExecutionSettings, *, user_id: str | None = None
 ) -> list[TradeRecord]:
     """Settle every non-terminal trade (of ``user_id``, or all) against the chain, one at a time;
     returns their rows after. Start-up runs this before trading (crash-only: the same path).

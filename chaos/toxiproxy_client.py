@@ -34,7 +34,9 @@ import attrs
 import httpx
 import trio
 
-__all__ = ["DEFAULT_URL", "ProxyInfo", "ToxicInfo", "ToxiproxyClient", "ToxiproxyError", "open_toxiproxy"]
+__all__ = [
+    "DEFAULT_URL", "ProxyInfo", "Stream", "ToxicInfo", "ToxiproxyClient", "ToxiproxyError", "open_toxiproxy",
+]
 
 DEFAULT_URL: Final = "http://127.0.0.1:8474"
 Stream = Literal["upstream", "downstream"]

@@ -111,20 +111,30 @@ def integer(low: int, high: int) -> Parser:
     return parse
 
 
-def positive_float(raw: object) -> float:
-    expected = "a positive number of seconds"
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, str):
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}") from None
-    else:
-        raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}")
-    if not (math.isfinite(value) and value > 0):
-        raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}")
-    return value
+def positive(unit: str) -> Parser:
+    """A finite number above zero; ``unit`` names it in the error ("seconds", "percent", "USD")."""
+
+    def parse(raw: object) -> float:
+        expected = f"a positive number of {unit}"
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            value = float(raw)
+        elif isinstance(raw, str):
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}") from None
+        else:
+            raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}")
+        if not (math.isfinite(value) and value > 0):
+            raise _Invalid(f"expected {expected}, got {_shown(raw, secret=False)}")
+        return value
+
+    return parse
+
+
+positive_float = positive("seconds")
+_PERCENT = positive("percent")
+_USD = positive("USD")
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -276,6 +286,40 @@ class Config:
     scoring_window_days: int = attrs.field(metadata=setting(integer(1, 3650), 90))
     tracked_wallets: tuple[str, ...] = attrs.field(metadata=setting(pubkeys, ()))
     stablecoin_mints: tuple[str, ...] = attrs.field(metadata=setting(pubkeys, (_MAINNET_USDC,)))
+    # -- copy trading (issue 6) -------------------------------------------------------------
+    # The bot's keypair file (mode 0600); unset: $XORJ_HOME/bot-keypair.json, or in embedded mode
+    # the local chain's bot key. Never logged or exported.
+    bot_keypair_path: Path | None = attrs.field(metadata=setting(path, None))
+    # A Jupiter Price API v3 compatible endpoint; unset: the local chain's (embedded mode).
+    price_api_url: str | None = attrs.field(metadata=setting(_HTTP_URL, None, secret=True))
+    price_poll_seconds: float = attrs.field(metadata=setting(positive_float, 2.0))
+    price_stale_seconds: float = attrs.field(metadata=setting(positive_float, 30.0))
+    # A tick that moves a price by more than this percent from the last good one is rejected.
+    price_max_jump_pct: float = attrs.field(metadata=setting(_PERCENT, 50.0))
+    # A price move past this percent (since the executor's last plan) triggers a re-plan.
+    price_move_trigger_pct: float = attrs.field(metadata=setting(_PERCENT, 2.0))
+    executor_check_seconds: float = attrs.field(metadata=setting(positive_float, 30.0))
+    trader_poll_seconds: float = attrs.field(metadata=setting(positive_float, 2.0))
+    min_trade_usd: float = attrs.field(metadata=setting(_USD, 1.0))
+    # Per-user default of the largest single trade, when `users add` gives none.
+    default_max_trade_usd: float = attrs.field(metadata=setting(_USD, 100.0))
+    slippage_retries: int = attrs.field(metadata=setting(integer(0, 10), 2))
+    # Breakers: open after N consecutive failures, or when the failure rate over the last
+    # `_window` outcomes (within `breaker_window_seconds`) reaches the rate; stay open this long.
+    breaker_consecutive_failures: int = attrs.field(metadata=setting(integer(1, 1000), 3))
+    breaker_failure_rate_pct: float = attrs.field(metadata=setting(_PERCENT, 80.0))
+    breaker_min_calls: int = attrs.field(metadata=setting(integer(1, 1000), 5))
+    breaker_window_seconds: float = attrs.field(metadata=setting(positive_float, 600.0))
+    breaker_recovery_seconds: float = attrs.field(metadata=setting(positive_float, 1800.0))
+    confirm_timeout_seconds: float = attrs.field(metadata=setting(positive_float, 90.0))
+    alert_webhook_url: str | None = attrs.field(metadata=setting(_HTTP_URL, None, secret=True))
+    alert_dedup_seconds: float = attrs.field(metadata=setting(positive_float, 300.0))
+    # A running local chain's manifest (programs, mints, pools, demo users, bot key) to trade on
+    # when SOLANA_RPC_URL points at that chain (possibly through a fault proxy): what the chaos
+    # harness uses. Embedded mode reads the manifest of the chain it starts.
+    localnet_manifest: Path | None = attrs.field(metadata=setting(path, None))
+    # Embedded mode: enrol and enable the local chain's demo users at start.
+    enroll_demo_users: bool = attrs.field(metadata=setting(boolean, True))
 
     def as_public_dict(self) -> dict[str, object]:
         """Every setting by its environment name, JSON-friendly, with URL passwords redacted."""
@@ -307,6 +351,9 @@ def _check_consistency(values: Mapping[str, Any]) -> None:
             f"must be <= DATABASE_POOL_MAX ({values['database_pool_max']}), "
             f"got {values['database_pool_min']}",
         )
+    if values["breaker_failure_rate_pct"] > 100:
+        raise ConfigError("BREAKER_FAILURE_RATE_PCT",
+                          f"must be at most 100, got {values['breaker_failure_rate_pct']}")
 
 
 def _read_toml(toml_path: Path) -> dict[str, object]:

@@ -20,56 +20,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-import attrs
-
 from engine.config import ConfigError, load_config
 from engine.control_client import ControlError, request
+from engine.ctl_spec import CtlArgument, CtlCommand, CtlOption, render_generic, said
 
 __all__ = ["COMMANDS", "CtlArgument", "CtlCommand", "CtlOption", "register", "render_rankings", "render_tree"]
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
-
-Renderer = Callable[[object, Mapping[str, object]], str]
-
-
-@attrs.frozen
-class CtlArgument:
-    """A positional, string-valued argument, sent to the engine under the same name."""
-
-    name: str
-    help: str
-    optional: bool = False  # may be left out (then it is not sent)
-
-
-@attrs.frozen
-class CtlOption:
-    """An integer-valued ``--flag N`` option, sent under ``name`` when given."""
-
-    flag: str
-    name: str
-    help: str
-
-
-def render_generic(result: object, _args: Mapping[str, object]) -> str:
-    """``key: value`` lines for objects (nested objects indented), the value itself otherwise."""
-    if not isinstance(result, dict):
-        return result if isinstance(result, str) else json.dumps(result)
-    lines: list[str] = []
-
-    def walk(obj: Mapping[str, object], depth: int) -> None:
-        for key, value in obj.items():
-            if isinstance(value, dict) and value:
-                lines.append(f"{'  ' * depth}{key}:")
-                walk(value, depth + 1)
-            else:
-                shown = value if isinstance(value, str) else json.dumps(value)
-                lines.append(f"{'  ' * depth}{key}: {shown}")
-
-    walk(result, 0)
-    return "\n".join(lines)
-
 
 def _tree_rows(node: object, prefix: str, child_prefix: str, rows: list[tuple[str, list[str]]]) -> None:
     if not isinstance(node, dict):
@@ -111,26 +70,6 @@ def render_tree(result: object, _args: Mapping[str, object] | None = None) -> st
         cells = [label.ljust(widths[0])] + [c.ljust(widths[i + 1]) for i, c in enumerate(columns)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-def _said(template: str) -> Renderer:
-    def render(result: object, args: Mapping[str, object]) -> str:
-        if isinstance(result, str):
-            return result
-        return template.format(**args)
-
-    return render
-
-
-@attrs.frozen
-class CtlCommand:
-    """One ``xorj ctl`` sub-command: the control-socket command it sends and how it prints."""
-
-    name: str
-    help: str
-    arguments: tuple[CtlArgument, ...] = ()
-    render: Renderer = render_generic
-    options: tuple[CtlOption, ...] = ()
 
 
 def _cell(value: object, fmt: str = "{:.2f}") -> str:
@@ -197,15 +136,15 @@ COMMANDS: Final[tuple[CtlCommand, ...]] = (
         "restart",
         "restart an actor through its supervisor",
         (CtlArgument("actor", "the actor's name, as shown by `xorj ctl tree`"),),
-        _said("restart of {actor} requested"),
+        said("restart of {actor} requested"),
     ),
     CtlCommand(
         "crash",
         "inject a crash into an actor (needs XORJ_FAULT_INJECTION=1 on the engine)",
         (CtlArgument("actor", "the actor's name, as shown by `xorj ctl tree`"),),
-        _said("crash injected into {actor}"),
+        said("crash injected into {actor}"),
     ),
-    CtlCommand("shutdown", "stop the engine gracefully", render=_said("shutdown requested")),
+    CtlCommand("shutdown", "stop the engine gracefully", render=said("shutdown requested")),
     CtlCommand("score-now", "run a scoring run now and wait for its outcome", render=render_score_now),
     CtlCommand(
         "rankings",
@@ -258,6 +197,9 @@ def _runner(command: CtlCommand) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+_METAVARS: Final[dict[type, str]] = {int: "N", float: "X", str: "TEXT"}
+
+
 def _positive_seconds(raw: str) -> float:
     try:
         value = float(raw)
@@ -289,6 +231,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         for arg in command.arguments:
             parser.add_argument(arg.name, help=arg.help, nargs="?" if arg.optional else None)
         for option in command.options:
-            parser.add_argument(option.flag, dest=option.name, type=int, default=None, metavar="N",
+            parser.add_argument(option.flag, dest=option.name, type=option.kind, default=None,
+                                choices=option.choices, metavar=_METAVARS.get(option.kind, "VALUE"),
                                 help=option.help)
         parser.set_defaults(handler=_runner(command))

@@ -256,7 +256,7 @@ class RedisGateway(AsyncioGateway[aioredis.Redis]):
             return  # the loop shut down and took the pubsub connection with it
         with trio.CancelScope(shield=True):
             try:
-                await self._on_loop(loop, pubsub.aclose(), 2.0, "unsubscribe")  # type: ignore[no-untyped-call]
+                await self._on_loop(loop, pubsub.aclose(), 2.0, "unsubscribe")  # type: ignore[no-untyped-call, unused-ignore]
             except RedisError as exc:
                 _log.info(
                     "pubsub close failed; connection dropped",

@@ -4,7 +4,7 @@ Owns: the command-line surface of the node (flags -> ``NodeSettings``) and the s
 that turns SIGTERM/SIGINT into a clean exit 0. ``register`` plugs the command into ``xorj``'s
 argparse; ``python -m localnet`` uses the same flags.
 
-May import: the standard library, trio, localnet.chain, localnet.node.
+May import: the standard library, trio, localnet.chain, localnet.live_traders, localnet.node.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import trio
 
 from localnet.chain import ChainConfig
+from localnet.live_traders import DEFAULT_EVERY_SLOTS
 from localnet.node import NodeSettings, run_node
 
 __all__ = ["add_arguments", "main", "register", "run"]
@@ -49,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--market-maker-slots", type=int, default=5,
         help="the market maker moves each pool every this many slots (0: never)",
     )
+    parser.add_argument(
+        "--live-traders", action=argparse.BooleanOptionalAction, default=True,
+        help="with --genesis market: the reference traders and the others past the scorer's trade "
+        "floor keep trading after genesis",
+    )
+    parser.add_argument(
+        "--live-every-slots", type=int, default=DEFAULT_EVERY_SLOTS,
+        help="one live trader moves its book every this many slots",
+    )
     parser.add_argument("--manifest", type=Path, default=None, help="write the node's manifest JSON here")
     parser.add_argument("--log-level", default="INFO", help="logging level")
 
@@ -59,6 +69,8 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
             raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
     if args.market_maker_slots < 0:
         raise SystemExit("--market-maker-slots must be at least 0")
+    if args.live_every_slots < 1:
+        raise SystemExit("--live-every-slots must be at least 1")
     if args.finalize_slots < args.confirm_slots:
         raise SystemExit("--finalize-slots must be at least --confirm-slots")
     return NodeSettings(
@@ -74,6 +86,8 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
         price_port=args.price_port,
         genesis=args.genesis,
         market_maker_slots=args.market_maker_slots,
+        live_traders=args.live_traders,
+        live_every_slots=args.live_every_slots,
         admin=args.admin,
         ledger_dir=args.ledger,
         manifest=args.manifest,

@@ -1,9 +1,10 @@
 """The local chain node: the chain, its slot clock, genesis, the JSON-RPC server and the manifest.
 
 Owns: the lifecycle of one node -- open the ledger (if any) and replay it, run genesis (the seeded
-market by default), start serving (JSON-RPC, and the price API and the market maker when there is
-a market), write the manifest, then advance one slot every ``slot_ms`` until cancelled. The slot
-clock is a trio task on the same event loop as the RPC handlers, so chain calls never overlap.
+market by default), start serving (JSON-RPC, and the price API, the market maker and the live
+traders when there is a market), write the manifest, then advance one slot every ``slot_ms`` until
+cancelled. The slot clock is a trio task on the same event loop as the RPC handlers, so chain calls
+never overlap.
 
 Failure it contains: a stalled event loop (a slow request, a suspended laptop). The clock never
 fires a burst of catch-up slots; it re-anchors and carries on, as a validator that missed slots
@@ -28,6 +29,7 @@ from contracts.vault_client import VaultClient
 from localnet.chain import Chain, ChainConfig
 from localnet.genesis import GENESIS_STEPS, Genesis, apply_genesis, market_genesis
 from localnet.ledger import Ledger, write_keypair_file
+from localnet.live_traders import DEFAULT_EVERY_SLOTS, live_traders, run_live_traders
 from localnet.market import Market, market_keys, read_genesis_note
 from localnet.market_maker import run_market_maker
 from localnet.price_api import PriceBook, build_price_app
@@ -53,6 +55,8 @@ class NodeSettings:
     manifest: Path | None = None
     genesis: str = "market"  # "market" (the seeded market) | "mints" (mints only)
     market_maker_slots: int = 5  # the market maker moves the pools every this many slots (0: never)
+    live_traders: bool = True  # some trader wallets keep trading after genesis (``localnet.live_traders``)
+    live_every_slots: int = DEFAULT_EVERY_SLOTS  # one live trader's turn every this many slots
 
 
 async def slot_clock(chain: Chain) -> None:
@@ -66,7 +70,9 @@ async def slot_clock(chain: Chain) -> None:
             deadline = trio.current_time()  # stalled: re-anchor instead of bursting slots
 
 
-def _market_json(market: Market, folder: Path, host: str, price_port: int) -> dict[str, object]:
+def _market_json(
+    market: Market, folder: Path, host: str, price_port: int, live_every_slots: int | None
+) -> dict[str, object]:
     """The market's part of the manifest; keypairs go to files (0600) next to it, never inside."""
     bot_file = folder / BOT_FILE
     write_keypair_file(bot_file, market.bot)
@@ -114,6 +120,11 @@ def _market_json(market: Market, folder: Path, host: str, price_port: int) -> di
             {"name": t.name, "pubkey": str(t.keypair.pubkey()), "reference": t.reference, "trips": t.trips}
             for t in market.traders
         ],
+        # who keeps trading after genesis, and how often a turn comes (null: nobody does)
+        "liveTraders": None if live_every_slots is None else {
+            "everySlots": live_every_slots,
+            "traders": [{"name": t.name, "pubkey": str(t.pubkey)} for t in live_traders(market)],
+        },
     }
 
 
@@ -143,7 +154,8 @@ def _write_manifest(
         "pid": os.getpid(),
     }
     if genesis.market is not None and price_port is not None:
-        manifest.update(_market_json(genesis.market, path.parent, settings.host, price_port))
+        live = settings.live_every_slots if settings.live_traders else None
+        manifest.update(_market_json(genesis.market, path.parent, settings.host, price_port, live))
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps(manifest, indent=2) + "\n")
     staging.replace(path)  # readers never see half a manifest
@@ -199,6 +211,12 @@ async def run_node(
                         functools.partial(
                             run_market_maker, chain, genesis.market, book,
                             every_slots=settings.market_maker_slots,
+                        )
+                    )
+                if settings.live_traders:
+                    nursery.start_soon(
+                        functools.partial(
+                            run_live_traders, chain, genesis.market, every_slots=settings.live_every_slots
                         )
                     )
             nursery.start_soon(slot_clock, chain)

@@ -29,10 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
 MARKET_STARTUP_DEADLINE = 120.0  # the market genesis lands ~11,000 transactions (seconds, not minutes)
 MARKET_SEED = 11
-# A market node: the seeded genesis, 100 ms slots, admin methods (tests mint to fresh wallets).
+# A market node: the seeded genesis, 100 ms slots, admin methods (tests mint to fresh wallets); no
+# live traders, so the trader histories are genesis's alone (test_live_traders turns them on).
 MARKET_CHAIN = (
     "--slot-ms", "100", "--blockhash-window", "150", "--finalize-slots", "4", "--confirm-slots", "1",
-    "--genesis", "market", "--price-port", "0", "--admin",
+    "--genesis", "market", "--price-port", "0", "--admin", "--no-live-traders",
 )
 T = TypeVar("T")
 

@@ -191,6 +191,8 @@ def settings_for(
     base.update(overrides)
     return ScorerSettings(**base)
 
-# The seeded market (``--genesis market``): programs, pools and 30 traders with real swap history.
+# The seeded market (``--genesis market``): programs, pools and 30 traders with real swap history
+# (genesis's alone: no live traders adding trades while the test scores them).
 MARKET_CHAIN = ("--slot-ms", "100", "--blockhash-window", "150", "--finalize-slots", "4",
-                "--confirm-slots", "1", "--genesis", "market", "--price-port", "0", "--seed", "11")
+                "--confirm-slots", "1", "--genesis", "market", "--price-port", "0", "--seed", "11",
+                "--no-live-traders")

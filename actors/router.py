@@ -1,0 +1,128 @@
+"""The router: a quote and the swap leg (`Route`) for one planned trade of the vault.
+
+Owns: the `Router` protocol the executor asks (input mint, output mint, base-unit amount, the
+user's slippage in bps) and `LocalAmmRouter`, its implementation over the project's AMM (one
+constant-product pool per token/USDC pair). A Jupiter router can implement the same protocol
+later; the executor does not change.
+
+`LocalAmmRouter.quote` reads the pool and its two token accounts in ONE ``getMultipleAccounts``
+(one consistent slot), prices the swap with `contracts.amm_client.quote` -- the AMM's exact
+integer formula -- and returns ``minimum_out = expected_out * (10_000 - slippage_bps) // 10_000``
+for the vault's ``bot_trade``. The AMM leg inside the route carries minimum 0: the vault measures
+its own output balance and fails with SlippageExceeded (6007), the one slippage error the trade
+lifecycle has to understand (as in tests/trades).
+
+Failure it contains: a pair without a pool (or an account that is not the pool it should be) is
+`NoRoute`, naming the pair -- the executor records it and skips the leg. RPC errors propagate
+typed (`actors.rpc_client.RpcError`); the read runs under the caller's ``timeout``.
+
+May import: the standard library, attrs, solders, `contracts` (AMM client), `actors.rpc_client`,
+`actors.trade_execution` (`Route`), `actors.portfolio` (token account decoding). Never `engine`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+import attrs
+from solders.pubkey import Pubkey
+
+from actors.portfolio import PortfolioError, decode_token_account
+from actors.rpc_client import SolanaRpc
+from actors.trade_execution import Route
+from contracts.amm_client import FEE_DENOMINATOR, AmmClient, decode_pool, quote
+
+__all__ = ["LocalAmmRouter", "NoRoute", "Quote", "Router", "minimum_out"]
+
+BPS: Final = 10_000
+
+
+class NoRoute(Exception):
+    """No pool (no route) for the pair."""
+
+    def __init__(self, input_mint: str, output_mint: str, detail: str = "no pool for the pair") -> None:
+        super().__init__(f"no route {input_mint} -> {output_mint}: {detail}")
+        self.input_mint = input_mint
+        self.output_mint = output_mint
+
+
+@attrs.frozen
+class Quote:
+    """What the route gives for ``amount_in`` now, and the least the vault must accept."""
+
+    route: Route
+    amount_in: int
+    expected_out: int
+    minimum_out: int
+    price_impact_pct: float
+
+
+class Router(Protocol):
+    async def quote(
+        self, input_mint: str, output_mint: str, amount_in: int, slippage_bps: int, *,
+        authority: Pubkey, source: Pubkey, destination: Pubkey, timeout: float,
+    ) -> Quote: ...
+
+
+def minimum_out(expected_out: int, slippage_bps: int) -> int:
+    if not 0 <= slippage_bps < BPS:
+        raise ValueError(f"slippage_bps must be in [0, {BPS}), got {slippage_bps}")
+    return expected_out * (BPS - slippage_bps) // BPS
+
+
+class LocalAmmRouter:
+    """Quotes and routes over the project's AMM program (see the module docstring)."""
+
+    def __init__(self, rpc: SolanaRpc, amm: AmmClient) -> None:
+        self._rpc = rpc
+        self._amm = amm
+
+    async def quote(
+        self, input_mint: str, output_mint: str, amount_in: int, slippage_bps: int, *,
+        authority: Pubkey, source: Pubkey, destination: Pubkey, timeout: float,
+    ) -> Quote:
+        """``authority`` is the vault PDA; ``source`` / ``destination`` its token accounts."""
+        if amount_in <= 0:
+            raise ValueError(f"amount_in must be > 0, got {amount_in}")
+        if input_mint == output_mint:
+            raise NoRoute(input_mint, output_mint, "same mint")
+        mint_in, mint_out = Pubkey.from_string(input_mint), Pubkey.from_string(output_mint)
+        pool = self._amm.pool(mint_in, mint_out)
+        reserve_keys = [self._amm.pool_token_account(mint_in, mint_out, m) for m in (mint_in, mint_out)]
+        answer = await self._rpc.get_multiple_accounts([pool, *reserve_keys], timeout=timeout)
+        pool_account, in_account, out_account = answer.value
+        if pool_account is None:
+            raise NoRoute(input_mint, output_mint)
+        if pool_account.owner != self._amm.program_id:
+            raise NoRoute(input_mint, output_mint, f"pool {pool} is not owned by the AMM")
+        state = decode_pool(bytes(pool_account.data))
+        if {state.mint_a, state.mint_b} != {mint_in, mint_out}:
+            raise NoRoute(input_mint, output_mint, f"pool {pool} trades another pair")
+        if in_account is None or out_account is None:
+            raise NoRoute(input_mint, output_mint, f"pool {pool} has no reserve account")
+        try:
+            reserve_in = _reserve(bytes(in_account.data), input_mint)
+            reserve_out = _reserve(bytes(out_account.data), output_mint)
+        except PortfolioError as exc:
+            raise NoRoute(input_mint, output_mint, str(exc)) from exc
+        expected = quote(amount_in, reserve_in, reserve_out, state.fee_bps)
+        accounts = self._amm.swap_accounts(authority, mint_in, mint_out, source, destination)
+        route = Route(self._amm.program_id, self._amm.swap_data(amount_in, 0), tuple(accounts))
+        return Quote(route, amount_in, expected, minimum_out(expected, slippage_bps),
+                     _impact_pct(amount_in, expected, reserve_in, reserve_out, state.fee_bps))
+
+
+def _reserve(data: bytes, mint: str) -> int:
+    found, amount = decode_token_account(data)
+    if found != mint:
+        raise PortfolioError(f"reserve account holds {found}, expected {mint}")
+    return amount
+
+
+def _impact_pct(amount_in: int, expected: int, reserve_in: int, reserve_out: int, fee_bps: int) -> float:
+    """How far below the spot price (after the fee) the output is, in percent."""
+    after_fee = amount_in * (FEE_DENOMINATOR - fee_bps) / FEE_DENOMINATOR
+    if reserve_in <= 0 or after_fee <= 0:
+        return 100.0
+    spot = after_fee * reserve_out / reserve_in
+    return max(0.0, (1.0 - expected / spot) * 100.0) if spot > 0 else 100.0
