@@ -58,7 +58,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import Any, Final
 
@@ -70,6 +70,7 @@ from prometheus_client import Counter, Gauge
 from actors.actor import Actor
 from actors.alerts import Alert, AlertSink, Severity
 from actors.database import Database
+from actors.fanout import Publish, PublishFailed
 from actors.rpc_client import redact_url, scrub
 from sql.errors import DatabaseError, DatabaseUnavailable
 from sql.statements import Statement
@@ -107,13 +108,6 @@ PENDING = Gauge("xorj_alerter_pending_alerts", "Alerts waiting to be written to 
 
 _LEVELS: Final = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING,
                   Severity.CRITICAL: logging.CRITICAL}
-
-Publish = Callable[[str, bytes], Awaitable[object]]
-
-
-class PublishFailed(Exception):
-    """Raised by a `publish` callable when the fan-out could not take the message (Redis down)."""
-
 
 # ---------------------------------------------------------------------------------------- settings
 

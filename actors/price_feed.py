@@ -56,7 +56,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -68,6 +68,7 @@ from prometheus_client import Counter, Gauge
 from actors.actor import Actor
 from actors.alerts import Alert, AlertSink, Severity
 from actors.database import Database
+from actors.fanout import Publish, PublishFailed
 from actors.rpc_client import redact_url, scrub
 from sql.errors import DatabaseError
 from supervisors.backoff import backoff_delay
@@ -118,10 +119,6 @@ PUBLISH_FAILURES = Counter("xorj_price_publish_failures_total", "Polls whose pri
 NOTIFICATIONS_SKIPPED = Counter(
     "xorj_price_notifications_skipped_total",
     "PricesUpdated not told to a subscriber because its mailbox was full")
-
-
-class PublishFailed(Exception):
-    """What a ``publish`` callable raises when the fan-out (Redis) could not take the message."""
 
 
 # ---------------------------------------------------------------------------------------- the book
@@ -330,7 +327,7 @@ class PriceFeed(Actor):
         *,
         db: Database | None,
         alert: AlertSink,
-        publish: Callable[[str, bytes], Awaitable[None]] | None = None,
+        publish: Publish | None = None,
     ) -> None:
         if settings.stale_s != book.stale_after_s:
             raise ValueError(f"stale_s ({settings.stale_s}) differs from the book's ({book.stale_after_s})")

@@ -35,7 +35,7 @@ codes), `actors.rpc_client`, `actors.trade_store`, `actors.trade_lifecycle`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -67,12 +67,14 @@ from contracts.errors import (
 from contracts.vault_client import VaultClient, trade_events
 
 __all__ = [
+    "CHECKPOINTS",
     "ExecutionSettings",
     "Outcome",
     "Route",
     "SignedAttempt",
     "execute_attempt",
     "failure_reason_for",
+    "no_checkpoint",
     "reconcile",
     "settle",
     "sign_attempt",
@@ -102,15 +104,28 @@ class Route:
     accounts: tuple[AccountMeta, ...]
 
 
+def no_checkpoint(point: str) -> None:
+    """The default `ExecutionSettings.checkpoint`: nothing happens at the lifecycle's points."""
+
+
+CHECKPOINTS: Final = ("before_persist", "after_persist", "after_send", "after_landing")
+
+
 @attrs.frozen
 class ExecutionSettings:
-    """``programs`` names program ids (base58) "vault" / "amm", to read error codes right."""
+    """``programs`` names program ids (base58) "vault" / "amm", to read error codes right.
+
+    ``checkpoint(point)`` is called at each of `CHECKPOINTS` -- signed but not yet persisted;
+    persisted but not yet sent; sent but not yet recorded SUBMITTED; landed but not yet recorded
+    CONFIRMED/FAILED. The engine's fault injection kills the process there (the crash-safety
+    test); in production it does nothing."""
 
     programs: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     rpc_timeout_s: float = 5.0
     settle_within_s: float = 60.0  # settle() gives up (row unchanged) after this; reconcile retries
     poll_s: float = 0.05
     resend_every_s: float = 1.0
+    checkpoint: Callable[[str], None] = no_checkpoint
 
 
 @attrs.frozen
@@ -178,8 +193,10 @@ async def execute_attempt(
             return await store.mark_failed(trade.id, TradeStatus.PENDING, FailureReason.RPC_UNAVAILABLE,
                                            {"error": str(exc)})
         # The durable record first: if this raises, nothing has been or will be sent.
+        settings.checkpoint("before_persist")
         trade = await store.persist_signed(trade.id, signed.wire, str(signed.signature),
                                            signed.last_valid_block_height)
+        settings.checkpoint("after_persist")
     return await settle(store, rpc, trade, settings)
 
 
@@ -237,6 +254,7 @@ async def _send(
     except RpcError as exc:
         # Whether it reached a leader is unknown: treat it as possibly in flight (SUBMITTED).
         _log.warning("send failed; the status poll decides", extra={"trade": trade.id, "error": str(exc)})
+    settings.checkpoint("after_send")
     if first:
         return await store.mark_submitted(trade.id)
     await store.record_resend(trade)
@@ -255,6 +273,7 @@ async def _record_outcome(
         return None  # the node has the status but not yet the transaction: poll again
     logs = list(answer.transaction.meta.log_messages or [])
     outcome = _outcome(trade, err, logs, settings.programs)
+    settings.checkpoint("after_landing")
     if trade.status is TradeStatus.PENDING:  # it landed before the row said so (crash after send)
         trade = await store.mark_submitted(trade.id)
     if outcome.succeeded and outcome.amount_out is not None:

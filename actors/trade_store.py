@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import attrs
+from prometheus_client import Counter
 
 from actors.database import Database, Row
 from actors.trade_lifecycle import (
@@ -49,6 +50,11 @@ _COLUMNS: Final = (
     " amount_in, minimum_amount_out, amount_out, status, slippage, transaction_signature,"
     " signed_transaction, last_valid_block_height, failure_reason, failure_details, created_at, updated_at"
 )
+
+
+TRADES: Final = Counter(
+    "xorj_trades_total", "Trade attempts that reached a terminal status, by status and failure reason",
+    ["status", "reason"])
 
 
 class TradeNotFound(LookupError):
@@ -203,7 +209,9 @@ class TradeStore:
         returns the stored row (the unique idempotency key decides, not this process's memory)."""
         return await self._insert(trade, 1)
 
-    async def new_attempt(self, intent: str, *, minimum_amount_out: int | None = None) -> TradeRecord:
+    async def new_attempt(
+        self, intent: str, *, minimum_amount_out: int | None = None, slippage: Decimal | None = None,
+    ) -> TradeRecord:
         """The next attempt of ``intent`` (same trade, optionally another minimum), PENDING.
 
         Refused with `AttemptStillLive` while the latest attempt is PENDING or SUBMITTED: only a
@@ -223,7 +231,7 @@ class TradeStore:
             user_id=last.user_id, intent_id=intent, from_token=last.from_token, to_token=last.to_token,
             amount=last.amount, amount_in=last.amount_in,
             minimum_amount_out=minimum,
-            execution_job_id=last.execution_job_id, slippage=last.slippage,
+            execution_job_id=last.execution_job_id, slippage=last.slippage if slippage is None else slippage,
         )
         return await self._insert(base, last.attempt + 1)
 
@@ -299,7 +307,10 @@ class TradeStore:
             f"UPDATE trades SET status = $2{extra_set} WHERE id = $1 AND status = '{expected.value}'"
             f" RETURNING {_COLUMNS}", trade_id, target.value, *extra_args)
         if rows:
-            return _record(rows[0])
+            record = _record(rows[0])
+            if is_terminal(target):
+                TRADES.labels(target.value, record.failure_reason or "").inc()
+            return record
         current = await self.get(trade_id)
         if current.status is target:  # a repeat of a write that already took effect
             return current

@@ -318,8 +318,12 @@ class Config:
     # when SOLANA_RPC_URL points at that chain (possibly through a fault proxy): what the chaos
     # harness uses. Embedded mode reads the manifest of the chain it starts.
     localnet_manifest: Path | None = attrs.field(metadata=setting(path, None))
-    # Embedded mode: enrol and enable the local chain's demo users at start.
+    # With a local chain (embedded, or LOCALNET_MANIFEST): enrol and enable its demo users at start.
     enroll_demo_users: bool = attrs.field(metadata=setting(boolean, True))
+    # Fault injection only (refused without XORJ_FAULT_INJECTION=1): SIGKILL the engine the first
+    # time a trade reaches this point of its lifecycle -- what the crash-safety test drives.
+    xorj_crash_at: str | None = attrs.field(metadata=setting(
+        choice("before_persist", "after_persist", "after_send", "after_landing"), None))
 
     def as_public_dict(self) -> dict[str, object]:
         """Every setting by its environment name, JSON-friendly, with URL passwords redacted."""
@@ -354,6 +358,8 @@ def _check_consistency(values: Mapping[str, Any]) -> None:
     if values["breaker_failure_rate_pct"] > 100:
         raise ConfigError("BREAKER_FAILURE_RATE_PCT",
                           f"must be at most 100, got {values['breaker_failure_rate_pct']}")
+    if values["xorj_crash_at"] is not None and not values["xorj_fault_injection"]:
+        raise ConfigError("XORJ_CRASH_AT", "is a fault injection: it needs XORJ_FAULT_INJECTION=1")
 
 
 def _read_toml(toml_path: Path) -> dict[str, object]:

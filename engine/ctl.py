@@ -7,7 +7,8 @@ result is printed for a human (``--json`` prints the raw result for scripts).
 Failure it contains: an unreachable or refusing engine, or a bad config. Each becomes one line
 on stderr and exit status 1 (2 for usage and config errors), never a traceback.
 
-May import: the standard library, attrs, engine.config, engine.control_client.
+May import: the standard library, attrs, engine.config, engine.control_client, engine.ctl_spec and
+the ``CTL`` tables of the command modules (engine.*_commands).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
+from engine.alert_commands import CTL as ALERTS_CTL
 from engine.config import ConfigError, load_config
 from engine.control_client import ControlError, request
 from engine.ctl_spec import CtlArgument, CtlCommand, CtlOption, render_generic, said
+from engine.risk_commands import CTL as RISK_CTL
+from engine.trading_commands import CTL as TRADING_CTL
+from engine.user_commands import CTL as USERS_CTL
 
 __all__ = ["COMMANDS", "CtlArgument", "CtlCommand", "CtlOption", "register", "render_rankings", "render_tree"]
 
@@ -159,6 +164,7 @@ COMMANDS: Final[tuple[CtlCommand, ...]] = (
          CtlArgument("wallet", "the wallet address (base58), for add", optional=True)),
         render_traders,
     ),
+    *USERS_CTL, *RISK_CTL, *ALERTS_CTL, *TRADING_CTL,
 )
 
 

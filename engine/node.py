@@ -5,12 +5,16 @@ root (rest_for_one)
 ├── infra (one_for_one): postgres, redis, http (metrics/health), control (socket),
 │                        localnet (embedded mode: the local chain as a child process)
 ├── rpc_client
+├── alerter                                   -- alerts: table, log, counter, webhook, Redis
+├── price_feed                                -- the market's prices (engine/trading.py)
 ├── scorer                                    -- waits for the migrated schema
-└── executors (dynamic, one_for_one)          -- per-user executors, later issues
+├── trader_watch                              -- whom each risk profile follows
+├── risk                                      -- the kill switches, loaded before any trade
+├── executors (dynamic, one_for_one)          -- one executor per enabled user
+└── trading                                   -- start-up: leftovers, demo users, executors
 ```
 
-Later issues add alerter and price_feed between rpc_client and scorer; the
-`rest_for_one` root means that when infra has to be restarted as a whole, everything that depends
+The `rest_for_one` root means that when infra has to be restarted as a whole, everything that depends
 on it is restarted after it, in order.
 
 Start-up is embedded servers (when no URL is configured) -> tree in start order (with no
@@ -32,13 +36,16 @@ import signal
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from actors.alerter import alerts_from_supervision
 from actors.rpc_client import GetRpcHealth, RpcClient, RpcClientActor
 from actors.scorer import RankingsSubscribers, Scorer
+from engine.alert_commands import alert_commands
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec, serve_control_socket
 from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
@@ -47,15 +54,18 @@ from engine.embedded_redis import run_embedded_redis
 from engine.http_server import DependencyHealth, HealthReport, serve_http
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway
+from engine.risk_commands import risk_commands
 from engine.scoring_commands import scorer_commands, scorer_settings
 from engine.services import AfterEvent, ServiceActor
+from engine.trading import Trading
+from engine.trading_commands import trading_commands
+from engine.user_commands import user_commands
 from sql.migrate import migrate
 from supervisors import (
     ActorNotFound,
     AskTimeout,
     ChildSpec,
     CrashChild,
-    DynamicSupervisor,
     EventBus,
     Registry,
     RestartChild,
@@ -105,6 +115,7 @@ class Node:
         self.localnet: LocalnetPorts | None = None
         self.localnet_manifest: Path | None = None
         self.rankings_subscribers = RankingsSubscribers()  # outlives scorer incarnations
+        self.trading: Trading | None = None
 
     # ------------------------------------------------------------------ life
 
@@ -121,9 +132,12 @@ class Node:
             if cfg.solana_rpc_url is None:
                 self.localnet = localnet_ports(
                     cfg.xorj_home, cfg.localnet_rpc_port, cfg.localnet_price_port)
+            self.trading = Trading(cfg, self.postgres, self.redis, self.registry, self.rankings_subscribers,
+                                   self.database_ready, lambda: self.localnet_manifest)
             self.root = self._tree()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)
+                await nursery.start(partial(alerts_from_supervision, self.events, self.trading.alerts))
                 root_done = trio.Event()
                 await nursery.start(self._run_root, self.root, root_done)
                 self.state = "running"
@@ -204,6 +218,8 @@ class Node:
             return AfterEvent(self.database_ready, Scorer(
                 postgres, scorer_settings(cfg, manifest), self.rankings_subscribers))
 
+        assert self.trading is not None
+        trading = {spec.name: spec for spec in self.trading.children()}
         infra = [
             ChildSpec("postgres", lambda: ServiceActor(
                 postgres.serve, wait_until_serving=False, on_serving=migrated)),
@@ -221,9 +237,13 @@ class Node:
                                                       max_restarts=10, period=60.0),
                           shutdown_s=math.inf),
                 ChildSpec("rpc_client", lambda: RpcClientActor(rpc_client), shutdown_s=10.0),
+                trading["alerter"],
+                trading["price_feed"],
                 ChildSpec("scorer", scorer, shutdown_s=5.0),
-                ChildSpec("executors", lambda: DynamicSupervisor(max_restarts=50, period=60.0),
-                          shutdown_s=math.inf),
+                trading["trader_watch"],
+                trading["risk"],
+                trading["executors"],
+                trading["trading"],
             ],
             strategy=Strategy.REST_FOR_ONE,
             max_restarts=3,
@@ -246,8 +266,23 @@ class Node:
 
     def commands(self) -> Mapping[str, CommandSpec]:
         scoring = scorer_commands(self.registry.ref("scorer"), self.postgres) if self.postgres else {}
+        trading: dict[str, CommandSpec] = {}
+        if self.trading is not None and self.postgres is not None:
+            t = self.trading
+
+            async def resolve_user(who: str) -> str | None:
+                user = await t.users.get(who)
+                return None if user is None else user.user_id
+
+            trading = {
+                **user_commands(t.users, t.enabler),
+                **risk_commands(t.switch_store, t.switches, t.breakers, resolve_user),
+                **alert_commands(self.postgres),
+                **trading_commands(t, fault_injection=self.config.xorj_fault_injection),
+            }
         return {
             **scoring,
+            **trading,
             "status": CommandSpec(self._status, help="the node's state and its dependencies"),
             "tree": CommandSpec(self._tree_cmd, help="the supervision tree"),
             "restart": CommandSpec(self._restart, required={"actor": str}, help="restart an actor"),
@@ -269,6 +304,7 @@ class Node:
             "fault_injection": self.config.xorj_fault_injection,
             "dependencies": report.as_json()["dependencies"],
             "restarts": _total_restarts(tree.as_dict()) if tree else 0,
+            "trading": self.trading.status() if self.trading else None,
         }
 
     async def _tree_cmd(self, args: Mapping[str, object]) -> object:
