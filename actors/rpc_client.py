@@ -816,9 +816,15 @@ def _accounts(commitment: CommitmentLevel | None) -> RpcAccountInfoConfig:
     return RpcAccountInfoConfig(encoding=UiAccountEncoding.Base64, commitment=commitment)
 
 
-def _tx_config() -> RpcTransactionConfig:
+def _tx_config(commitment: CommitmentLevel | None = None) -> RpcTransactionConfig:
     # base64: the transaction comes back as wire bytes that solders decodes, legacy or v0.
-    return RpcTransactionConfig(encoding=UiTransactionEncoding.Base64, max_supported_transaction_version=0)
+    return RpcTransactionConfig(encoding=UiTransactionEncoding.Base64, max_supported_transaction_version=0,
+                                commitment=commitment)
+
+
+def confirmed_tx_config() -> RpcTransactionConfig:
+    """getTransaction at ``confirmed`` (the default is ``finalized``, ~32 slots later)."""
+    return _tx_config(CommitmentLevel.Confirmed)
 
 
 def _encode_one(request: Body) -> _Encoded:

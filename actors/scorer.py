@@ -28,7 +28,8 @@ Which failure it contains, and how:
 Anything else (a bug) escapes `run` and the supervisor decides.
 
 Subscribers live in a `RankingsSubscribers` the node creates once and hands to every incarnation,
-so a restart of the scorer does not forget them.
+so a restart of the scorer does not forget them. A COMPLETED run is also announced on Redis
+(``xorj:rankings``, best effort within a second) for other nodes and outside consumers.
 
 May import: the standard library, attrs, numpy, trio, prometheus_client, solders, `supervisors`,
 `actors`, `sql`. Never imports `engine`.
@@ -54,6 +55,7 @@ from prometheus_client import Counter as PromCounter
 
 from actors.actor import Actor
 from actors.database import Database, Row
+from actors.fanout import Publish, PublishFailed
 from actors.ingestion import (
     IngestSettings,
     WalletIngest,
@@ -128,6 +130,10 @@ class RankingsUpdated:
 @attrs.frozen
 class _ScheduledRun:
     """The scorer's own timer: a scoring run is due."""
+
+
+RANKINGS_CHANNEL: Final = "xorj:rankings"
+PUBLISH_TIMEOUT_S: Final = 1.0
 
 
 class RankingsSubscribers:
@@ -346,8 +352,10 @@ class Scorer(Actor):
     name (`settings.rpc_name`) through the registry."""
 
     def __init__(
-        self, db: Database, settings: ScorerSettings, subscribers: RankingsSubscribers | None = None
+        self, db: Database, settings: ScorerSettings, subscribers: RankingsSubscribers | None = None,
+        *, publish: Publish | None = None,
     ) -> None:
+        self._publish = publish
         self._db = db
         self._settings = settings
         self._subscribers = subscribers if subscribers is not None else RankingsSubscribers()
@@ -442,7 +450,20 @@ class Scorer(Actor):
                     "event": "scoring_run_unrecorded", "run_id": run_id, "error": _why(again)})
             return self._finish(self._outcome(run_id, "FAILED", tally, error))
         self._subscribers.publish(RankingsUpdated(run_id, s.algorithm.value, completed_at))
+        await self._fan_out(run_id, completed_at)
         return self._finish(self._outcome(run_id, "COMPLETED", tally, None))
+
+    async def _fan_out(self, run_id: str, completed_at: object) -> None:
+        """Announce the ranking on Redis (``xorj:rankings``) for other nodes: best effort, bounded."""
+        if self._publish is None:
+            return
+        payload = json.dumps({"run_id": run_id, "algorithm": self._settings.algorithm.value,
+                              "completed_at": str(completed_at)}).encode()
+        with trio.move_on_after(PUBLISH_TIMEOUT_S):
+            try:
+                await self._publish(RANKINGS_CHANNEL, payload)
+            except (PublishFailed, OSError) as exc:
+                log.warning("ranking not published on Redis", extra={"run_id": run_id, "error": str(exc)})
 
     def _outcome(self, run_id: str, status: RunStatus, tally: _Tally, error: str | None) -> RunOutcome:
         return RunOutcome(

@@ -50,7 +50,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import TransactionConfirmationStatus
 
-from actors.rpc_client import RpcError, RpcUnavailable, SolanaRpc
+from actors.rpc_client import RpcError, RpcUnavailable, SolanaRpc, confirmed_tx_config
 from actors.trade_lifecycle import FailureReason, TradeStatus, is_terminal
 from actors.trade_store import TradeRecord, TradeStore
 from contracts.errors import (
@@ -266,7 +266,8 @@ async def _record_outcome(
     settings: ExecutionSettings,
 ) -> TradeRecord | None:
     try:
-        answer = (await rpc.get_transaction(signature, timeout=settings.rpc_timeout_s)).value
+        answer = (await rpc.get_transaction(signature, confirmed_tx_config(),
+                                            timeout=settings.rpc_timeout_s)).value
     except RpcUnavailable:
         return None  # poll again
     if answer is None or answer.transaction.meta is None:

@@ -45,7 +45,7 @@ import trio
 from actors.alerter import alerts_from_supervision
 from actors.rpc_client import GetRpcHealth, RpcClient, RpcClientActor
 from actors.scorer import RankingsSubscribers, Scorer
-from engine.alert_commands import alert_commands
+from engine.alert_commands import alert_commands, redis_publisher
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec, serve_control_socket
 from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
@@ -216,7 +216,8 @@ class Node:
         def scorer() -> AfterEvent:
             manifest = json.loads(self.localnet_manifest.read_text()) if self.localnet_manifest else None
             return AfterEvent(self.database_ready, Scorer(
-                postgres, scorer_settings(cfg, manifest), self.rankings_subscribers))
+                postgres, scorer_settings(cfg, manifest), self.rankings_subscribers,
+                publish=redis_publisher(redis)))
 
         assert self.trading is not None
         trading = {spec.name: spec for spec in self.trading.children()}

@@ -29,6 +29,7 @@ class EngineLog:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.events: list[dict[str, object]] = []
         self.raw: list[str] = []
+        self.bad: list[str] = []
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self._reader.start()
@@ -39,7 +40,10 @@ class EngineLog:
             with self._cond:
                 self.raw.append(line)
                 if line.startswith("{"):
-                    self.events.append(json.loads(line))
+                    try:
+                        self.events.append(json.loads(line))
+                    except json.JSONDecodeError:  # not the engine's JSON log (a child's output): keep it raw
+                        self.bad.append(line)
                 self._cond.notify_all()
         with self._cond:
             self.raw.append("<EOF>")
@@ -103,7 +107,8 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     assert tree["name"] == "root" and tree["strategy"] == "rest_for_one"
     infra = next(c for c in tree["children"] if c["name"] == "infra")
     assert [c["name"] for c in infra["children"]] == ["postgres", "redis", "http", "control", "localnet"]
-    assert [c["name"] for c in tree["children"]] == ["infra", "rpc_client", "scorer", "executors"]
+    assert [c["name"] for c in tree["children"]] == [
+        "infra", "rpc_client", "alerter", "price_feed", "scorer", "trader_watch", "risk", "executors", "trading"]
     assert all(c["state"] == "running" for c in infra["children"])
 
     log.wait_for("redis", msg="redis connected")
@@ -129,9 +134,15 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     events = log.events
     crash = [e for e in events if e.get("event") == "crashed" and e.get("child") == "redis"]
     assert crash and "InjectedCrash" in str(crash[0]["reason"])
-    stopped = [e["child"] for e in events if e.get("event") == "stopped"]
+    stopped = [e["child"] for e in events
+               if e.get("event") == "stopped" and e.get("supervisor") in ("root", "infra")]
     assert stopped == [  # reverse start order
-        "executors", "scorer", "rpc_client", "localnet", "control", "http", "redis", "postgres", "infra"]
+        "trading", "executors", "risk", "trader_watch", "scorer", "price_feed", "alerter", "rpc_client",
+        "localnet", "control", "http", "redis", "postgres", "infra"], "".join(log.raw[-60:])
+    # the executors stopped before their supervisor did
+    executors = [e for e in events if e.get("event") == "stopped" and e.get("supervisor") == "executors"]
+    assert executors and all(events.index(e) < events.index(next(
+        x for x in events if x.get("event") == "stopped" and x.get("child") == "executors")) for e in executors)
     assert not (Path(env["XORJ_HOME"]) / "control.sock").exists()
 
 

@@ -18,12 +18,13 @@ import attrs
 import httpx
 import pytest
 import trio
+from solders.commitment_config import CommitmentLevel
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcSignaturesForAddressConfig
 from solders.signature import Signature
 
-from actors.rpc_client import RetryPolicy, RpcClient
+from actors.rpc_client import RetryPolicy, RpcClient, confirmed_tx_config
 from actors.trade_execution import ExecutionSettings, Route
 from actors.trade_lifecycle import intent_id
 from actors.trade_store import NewTrade, TradeStore
@@ -90,11 +91,13 @@ class Desk:
     async def vault_signatures(self, rpc: RpcClient) -> list[tuple[str, bool]]:
         """(signature, succeeded) of every transaction touching the vault PDA, newest first."""
         answer = await rpc.get_signatures_for_address(
-            self.vault.vault(self.owner), RpcSignaturesForAddressConfig(limit=1000), timeout=5.0)
+            self.vault.vault(self.owner),
+            RpcSignaturesForAddressConfig(limit=1000, commitment=CommitmentLevel.Confirmed), timeout=5.0)
         return [(str(s.signature), s.err is None) for s in answer.value]
 
     async def executed(self, rpc: RpcClient, signature: str) -> list[TradeExecuted]:
-        answer = (await rpc.get_transaction(Signature.from_string(signature), timeout=5.0)).value
+        answer = (await rpc.get_transaction(Signature.from_string(signature), confirmed_tx_config(),
+                                            timeout=5.0)).value
         assert answer is not None and answer.transaction.meta is not None
         return trade_events(answer.transaction.meta.log_messages or [])
 
