@@ -70,12 +70,12 @@ from actors.alerts import Alert, AlertSink, Severity
 from actors.database import Database
 from actors.fanout import Publish, PublishFailed
 from actors.rpc_client import redact_url, scrub
+from actors.subscribers import Subscribers
 from sql.errors import DatabaseError
 from supervisors.backoff import backoff_delay
 from supervisors.breaker import BreakerOpen, BreakerPolicy, BreakerState, CircuitBreaker
 from supervisors.context import ChildContext
-from supervisors.mailbox import MailboxClosed
-from supervisors.registry import ActorNotFound, ActorRef
+from supervisors.registry import ActorRef
 
 __all__ = [
     "PRICES_CHANNEL",
@@ -198,33 +198,11 @@ def conflate_prices(msg: Any) -> Hashable | None:
     return "xorj:prices-updated" if isinstance(msg, PricesUpdated) else None
 
 
-class PriceSubscribers:
+class PriceSubscribers(Subscribers[PricesUpdated]):
     """Who hears `PricesUpdated`; created once by the node, shared by every feed incarnation."""
 
     def __init__(self) -> None:
-        self._refs: dict[str, ActorRef] = {}
-
-    def add(self, ref: ActorRef) -> None:
-        self._refs[ref.name] = ref
-
-    def remove(self, name: str) -> None:
-        self._refs.pop(name, None)
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def publish(self, msg: PricesUpdated) -> int:
-        """Tell every subscriber without waiting; returns how many were skipped (mailbox full)."""
-        skipped = 0
-        for ref in list(self._refs.values()):
-            try:
-                ref.tell_nowait(msg)
-            except trio.WouldBlock:
-                skipped += 1
-                NOTIFICATIONS_SKIPPED.inc()
-            except (ActorNotFound, MailboxClosed):  # the subscriber is gone for good
-                self.remove(ref.name)
-        return skipped
+        super().__init__(NOTIFICATIONS_SKIPPED)
 
 
 # ---------------------------------------------------------------------------------------- settings

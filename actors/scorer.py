@@ -64,14 +64,14 @@ from actors.ingestion import (
     parse_wallet,
     track_wallets,
 )
+from actors.subscribers import Subscribers
 from actors.trader_metrics import MetricsTable, SwapBatch, compute_metrics, eligibility
 from actors.trust_score import Algorithm, score_v1, score_v2
 from actors.valuation import revalue
 from sql.errors import DatabaseError, DatabaseUnavailable
 from supervisors.backoff import backoff_delay
 from supervisors.context import ChildContext
-from supervisors.mailbox import MailboxClosed
-from supervisors.registry import ActorNotFound, ActorRef
+from supervisors.registry import ActorRef
 from supervisors.request import Request
 
 log = logging.getLogger("xorj.scorer")
@@ -136,33 +136,11 @@ RANKINGS_CHANNEL: Final = "xorj:rankings"
 PUBLISH_TIMEOUT_S: Final = 1.0
 
 
-class RankingsSubscribers:
+class RankingsSubscribers(Subscribers["RankingsUpdated"]):
     """Who hears `RankingsUpdated`; created once by the node, shared by every scorer incarnation."""
 
     def __init__(self) -> None:
-        self._refs: dict[str, ActorRef] = {}
-
-    def add(self, ref: ActorRef) -> None:
-        self._refs[ref.name] = ref
-
-    def remove(self, name: str) -> None:
-        self._refs.pop(name, None)
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def publish(self, msg: RankingsUpdated) -> int:
-        """Tell every subscriber without waiting; returns how many were dropped."""
-        dropped = 0
-        for ref in list(self._refs.values()):
-            try:
-                ref.tell_nowait(msg)
-            except trio.WouldBlock:
-                dropped += 1
-                NOTIFICATIONS_DROPPED.inc()
-            except (ActorNotFound, MailboxClosed):  # the subscriber is gone for good
-                self.remove(ref.name)
-        return dropped
+        super().__init__(NOTIFICATIONS_DROPPED)
 
 
 # ---------------------------------------------------------------------------------------- settings

@@ -31,10 +31,9 @@ from actors.database import Database
 from actors.portfolio import Holding, PortfolioError, trader_holdings
 from actors.rpc_client import RpcError, SolanaRpc
 from actors.scorer import RankingsSubscribers, RankingsUpdated, latest_ranking
+from actors.subscribers import Subscribers
 from sql.errors import DatabaseError
 from supervisors.context import ChildContext
-from supervisors.mailbox import MailboxClosed
-from supervisors.registry import ActorNotFound, ActorRef
 
 __all__ = ["Leader", "LeaderBook", "TargetChanged", "TargetSubscribers", "TraderWatch", "WatchSettings"]
 
@@ -83,32 +82,8 @@ class LeaderBook:
             self._leaders[profile] = leader
 
 
-class TargetSubscribers:
+class TargetSubscribers(Subscribers[TargetChanged]):
     """The executors that hear `TargetChanged`; created by the node, shared across incarnations."""
-
-    def __init__(self) -> None:
-        self._refs: dict[str, ActorRef] = {}
-
-    def add(self, ref: ActorRef) -> None:
-        self._refs[ref.name] = ref
-
-    def remove(self, name: str) -> None:
-        self._refs.pop(name, None)
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def publish(self, msg: object) -> int:
-        """Tell every subscriber without waiting; returns how many mailboxes were full."""
-        full = 0
-        for ref in list(self._refs.values()):
-            try:
-                ref.tell_nowait(msg)
-            except trio.WouldBlock:
-                full += 1
-            except (ActorNotFound, MailboxClosed):
-                self.remove(ref.name)
-        return full
 
 
 @attrs.frozen

@@ -265,6 +265,7 @@ class Trading:
             "off_reason": self.off_reason,
             "kill_switches": self.switches.snapshot(),
             "open_breakers": list(self.breakers.open_breakers()),
+            "breakers": {name: state.value for name, state in self.breakers.states().items()},
             "leaders": {p: {"wallet": lead.wallet, "run_id": lead.run_id, "score": lead.score}
                         for p, lead in self.leaders.snapshot().items()},
             "executors": {} if desk is None else {uid: v.as_dict() for uid, v in sorted(desk.views.items())},
