@@ -208,13 +208,16 @@ class Node:
 
         rpc_primary = cfg.solana_rpc_url or (self.localnet.rpc_url if self.localnet else "")
 
-        rate = cfg.solana_rpc_rate_per_s or (40.0 if cfg.solana_rpc_url else 2000.0)
+        # A local chain (embedded, or named by LOCALNET_MANIFEST) has no provider quota.
+        local = cfg.solana_rpc_url is None or cfg.localnet_manifest is not None
+        rate = cfg.solana_rpc_rate_per_s or (2000.0 if local else 40.0)
 
         def rpc_client() -> RpcClient:
             return RpcClient(rpc_primary, cfg.solana_rpc_backup_url, rate_per_s=rate, burst=int(rate))
 
         def scorer() -> AfterEvent:
-            manifest = json.loads(self.localnet_manifest.read_text()) if self.localnet_manifest else None
+            path = cfg.localnet_manifest or self.localnet_manifest
+            manifest = json.loads(path.read_text()) if path else None
             return AfterEvent(self.database_ready, Scorer(
                 postgres, scorer_settings(cfg, manifest), self.rankings_subscribers,
                 publish=redis_publisher(redis)))

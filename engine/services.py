@@ -51,7 +51,7 @@ class ServiceActor(Actor):
                 await self._on_serving(value)
 
 
-class AfterEvent:
+class AfterEvent(Actor):
     """Starts at once but runs `inner` only after `event` is set (e.g. the schema is migrated).
 
     Reporting started before the wait keeps the supervisor's ordered start moving: a child that

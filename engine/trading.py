@@ -228,16 +228,16 @@ class Trading:
             if not isinstance(url, str):
                 return _Idle("price_feed", "no PRICE_API_URL and no priceUrl in the manifest")
             mints = tuple(m for m in desk.market.decimals if m != desk.market.usdc_mint)
-            return PriceFeed(
+            return AfterEvent(self.database_ready, PriceFeed(
                 PriceFeedSettings(url=url, mints=mints, poll_s=cfg.price_poll_seconds,
                                   stale_s=cfg.price_stale_seconds, max_jump_pct=cfg.price_max_jump_pct),
-                self.prices, self.price_subscribers, db=self.postgres, alert=self.alerts, publish=publish)
+                self.prices, self.price_subscribers, db=self.postgres, alert=self.alerts, publish=publish))
 
         def trader_watch(desk: Desk) -> Actor:
             limits = {p.value: float(d.max_trader_drawdown_pct) for p, d in PROFILE_DEFAULTS.items()}
             return AfterEvent(self.database_ready, TraderWatch(
                 self.postgres, self.rpc, self.leaders, self.targets, self.rankings, desk.market.decimals,
-                WatchSettings(max_drawdown_pct=limits, poll_s=cfg.trader_poll_seconds)))  # type: ignore[return-value]
+                WatchSettings(max_drawdown_pct=limits, poll_s=cfg.trader_poll_seconds)))
 
         return [
             ChildSpec("alerter", lambda: Alerter(self.postgres, alerter_settings(cfg), publish=publish),
