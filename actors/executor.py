@@ -17,9 +17,9 @@ One incarnation's life (DESIGN sections 5, 6 and 8):
    ``execution_jobs`` row naming the trader and the scoring run, then run its legs in order;
 3. a leg: its intent id is deterministic (user, job, leg number); quote through the `Router`; the
    first attempt is inserted PENDING and run by `execute_attempt` (sign, persist, send, confirm);
-   a FAILED ``slippage_exceeded`` is retried as a new attempt of the same intent with a wider
-   slippage -- attempt k of N+1 uses ``tolerance * k / (N+1)``, so the last one uses exactly the
-   user's tolerance and never more;
+   a FAILED ``slippage_exceeded`` or ``expired`` (proven never to land) is retried as a new
+   attempt of the same intent, re-quoted, with a wider slippage -- attempt k of N+1 uses
+   ``tolerance * k / (N+1)``, so the last one uses exactly the user's tolerance and never more;
 4. before every intent and every new attempt the kill switches and breakers are read again: an
    engaged switch stops new work at once (the job is CANCELLED) while the attempt in flight runs
    to its terminal state; so does a stop of the executor (a disable), whose grace is longer than
@@ -68,7 +68,7 @@ from actors.trade_execution import ExecutionSettings, execute_attempt, reconcile
 from actors.trade_lifecycle import FailureReason, TradeStatus, intent_id, is_terminal
 from actors.trade_store import NewTrade, TradeRecord, TradeStore
 from actors.trader_watch import LeaderBook, TargetChanged, TargetSubscribers
-from actors.trading_breakers import TradingBreakers
+from actors.trading_breakers import BreakerKind, TradingBreakers
 from actors.user_store import SLIPPAGE_HARD_CAP_PCT, UserSettings, UserStore
 from contracts.vault_client import VaultClient
 from sql.errors import DatabaseError
@@ -98,6 +98,9 @@ DECISION_LATENCY: Final = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
 
 _NO_RETRY_REASONS: Final = frozenset({FailureReason.UNAUTHORIZED, FailureReason.VAULT_INACTIVE})
+# Outcomes a new attempt of the same intent may follow: the pool moved (wider slippage), or the
+# blockhash expired -- which proves the attempt never lands, so a new one cannot execute twice.
+_RETRY_REASONS: Final = frozenset({FailureReason.SLIPPAGE_EXCEEDED, FailureReason.EXPIRED})
 
 
 def executor_name(user_id: str) -> str:
@@ -275,6 +278,8 @@ class Executor(Actor):
             log.warning("executor paused", extra={"user": self.user.user_id, "error": detail})
             self.desk.alerts(Alert(Severity.WARNING, "dependency_down", self.user.user_id,
                                    {"what": what, "error": str(exc)}))
+        if what == "rpc":
+            self.desk.breakers.record(self.user.user_id, BreakerKind.RPC_CONNECTIVITY, False)
         self._paused = detail
         self._unsettled = True  # whatever was in flight is settled before anything new
         self._show(state="paused", detail=detail)
@@ -304,6 +309,9 @@ class Executor(Actor):
             return
         started = time.perf_counter()
         try:
+            if self._paused is not None and self._paused.startswith("rpc"):
+                # A plan may not touch the RPC (no leader yet): resume only once it answers again.
+                await self.desk.rpc.get_block_height(timeout=self.desk.settings.rpc_timeout_s)
             if self._unsettled and not await self._reconcile():
                 return
             user = await self.desk.users.get(self.user.user_id)
@@ -367,7 +375,7 @@ class Executor(Actor):
                     reason=_reason(plan) or "in balance")
                 self._show(last_job=job)
             self._last_rejections = rejections
-            self._show(state="idle", detail=_reason(plan))
+            self._show(state="paused" if plan.blocked else "idle", detail=_reason(plan))
             return
         self._last_rejections = rejections
         job = await desk.jobs.create(user.user_id, trader=leader.wallet, scoring_run_id=leader.run_id,
@@ -478,7 +486,7 @@ class Executor(Actor):
             if trade.status is TradeStatus.CONFIRMED:
                 TRADE_LATENCY.observe(time.monotonic() - intent_at)
                 return trade
-            if trade.failure_reason != FailureReason.SLIPPAGE_EXCEEDED:
+            if trade.failure_reason not in _RETRY_REASONS:
                 return trade
         return trade
 
@@ -496,7 +504,7 @@ class Executor(Actor):
         """Feed breakers, counters and alerts from one trade's state after an attempt or a reconcile."""
         desk, uid = self.desk, self.user.user_id
         if not is_terminal(trade.status):
-            desk.breakers.record_outcome(uid, trade.status, None, settled_in_time=False)
+            desk.breakers.record(uid, BreakerKind.CONFIRMATION_TIMEOUT, False)
             desk.alerts(Alert(Severity.WARNING, "confirm_timeout", trade.id, {
                 "user": uid, "status": trade.status.value, "signature": trade.transaction_signature}))
             return
