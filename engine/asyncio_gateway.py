@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Generic, Literal, TypeVar
 
 import trio
@@ -41,6 +42,20 @@ def _consume_outcome(fut: asyncio.Future[Any]) -> None:
     """Retrieve an abandoned task's outcome so asyncio does not log 'exception never retrieved'."""
     if not fut.cancelled():
         fut.exception()
+
+
+@asynccontextmanager
+async def open_gateway_loop(name: str) -> AsyncIterator[trio_asyncio.TrioEventLoop]:
+    """trio-asyncio's loop for one gateway, with an exception handler that logs what no one
+    retrieved (a driver's error in the cleanup of a cancelled connect, say) instead of letting it
+    end the gateway's serve loop."""
+    async with trio_asyncio.open_loop() as loop:
+        def stray(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            _log.warning("asyncio error on the gateway loop", extra={
+                "gateway": name, "message": context.get("message"), "error": repr(context.get("exception"))})
+
+        loop.set_exception_handler(stray)
+        yield loop
 
 
 async def run_on_aio_loop(loop: trio_asyncio.TrioEventLoop, coro: Awaitable[T], timeout: float) -> T:

@@ -31,7 +31,7 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from engine.asyncio_gateway import AsyncioGateway
+from engine.asyncio_gateway import AsyncioGateway, open_gateway_loop
 from engine.http_server import DependencyHealth
 from sql.errors import (
     CheckViolation,
@@ -215,7 +215,7 @@ class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
         cancelled. Calls made while it is not connected fail fast with `DatabaseUnavailable`."""
         if self._loop is not None:
             raise RuntimeError(f"{self._name}: serve() is already running")
-        async with trio_asyncio.open_loop() as loop:
+        async with open_gateway_loop(self._name) as loop:
             self._loop = loop
             started = False
             try:
@@ -277,6 +277,12 @@ class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
             started_at = trio.current_time()
             try:
                 await self._call("health probe", lambda pool: pool.fetchval("SELECT 1"), self._probe_timeout)
+            except DatabaseTimeout:
+                pool = self._client
+                if pool is not None and pool.get_idle_size() == 0:
+                    continue  # every connection is busy: the engine is slow, the database is not down
+                failures += 1
+                continue
             except DatabaseUnavailable:
                 failures += 1
                 continue

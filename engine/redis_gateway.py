@@ -35,7 +35,7 @@ import trio_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from engine.asyncio_gateway import AsyncioGateway
+from engine.asyncio_gateway import AsyncioGateway, open_gateway_loop
 from supervisors.backoff import backoff_delay
 
 __all__ = [
@@ -270,7 +270,7 @@ class RedisGateway(AsyncioGateway[aioredis.Redis]):
         cancelled. redis-py reconnects per command, so an outage needs no pool rebuild."""
         if self._loop is not None:
             raise RuntimeError(f"{self._name}: serve() is already running")
-        async with trio_asyncio.open_loop() as loop:
+        async with open_gateway_loop(self._name) as loop:
             self._loop = loop
             try:
                 self._client = await self._on_loop(loop, self._make_client(), self._connect_timeout, "create")

@@ -197,8 +197,9 @@ class Trading:
             resend_every_s=2.0, checkpoint=_crash_hook(cfg.xorj_crash_at))
         self.desk = Desk(
             trades=self.trades, jobs=self.jobs, users=self.users, rpc=self.rpc, bot=bot, vault=vault,
-            router=LocalAmmRouter(self.rpc, amm), prices=self.prices, leaders=self.leaders,
-            switches=self.switches, breakers=self.breakers, alerts=self.alerts, market=market,
+            router=LocalAmmRouter(self.rpc, amm, reserve_max_age_s=0.4),  # pool reserves: one slot
+            prices=self.prices, leaders=self.leaders, switches=self.switches, breakers=self.breakers,
+            alerts=self.alerts, market=market,
             settings=ExecutorSettings(
                 min_trade_usd=cfg.min_trade_usd,
                 default_max_trade_usd=Decimal(str(cfg.default_max_trade_usd)),

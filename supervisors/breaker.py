@@ -80,6 +80,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._consecutive = 0
         self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failures = 0  # the failures among _outcomes: kept, not recounted on every outcome
         self._opened_at = 0.0
         self._trials_in_flight = 0
 
@@ -106,6 +107,7 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN:
             self._trials_in_flight = 0
             self._outcomes.clear()
+            self._failures = 0
             self._move(BreakerState.CLOSED)
 
     def record_failure(self) -> None:
@@ -138,9 +140,10 @@ class CircuitBreaker:
     def _note(self, *, ok: bool) -> None:
         now = self._clock()
         self._outcomes.append((now, ok))
+        self._failures += not ok
         horizon = now - self.policy.window_s
         while self._outcomes and self._outcomes[0][0] < horizon:
-            self._outcomes.popleft()
+            self._failures -= not self._outcomes.popleft()[1]
 
     def _should_open(self) -> bool:
         if self._consecutive >= self.policy.consecutive_failures:
@@ -148,8 +151,7 @@ class CircuitBreaker:
         calls = len(self._outcomes)
         if calls < self.policy.min_calls:
             return False
-        failures = sum(1 for _, ok in self._outcomes if not ok)
-        return failures / calls >= self.policy.failure_rate
+        return self._failures / calls >= self.policy.failure_rate
 
     def _open(self) -> None:
         self._opened_at = self._clock()
