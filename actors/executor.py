@@ -26,8 +26,10 @@ One incarnation's life (DESIGN sections 5, 6 and 8):
    the confirmation deadline.
 
 A `ManualTrade` (the ``xorj ctl trade`` drill, with fault injection on) is a one-leg job through
-the same checks and the same lifecycle; it is answered with its intent id as soon as the intent
-is durable, then executed.
+the same checks and the same lifecycle; it is answered as soon as its job is durable, with the
+intent id its leg gets (deterministic), then executed. The intent's row follows once the route is
+quoted; if the quote fails (RPC down) no intent is written and the job ends FAILED at the next
+reconcile.
 
 Failure it contains: the database or the RPC failing mid-rebalance (typed `DatabaseError`,
 `RpcError`, `PortfolioError`): the executor pauses (visible in its view, an alert), sends nothing

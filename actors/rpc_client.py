@@ -706,6 +706,8 @@ class RpcClient(SolanaRpc):
                     self._failed(reason)
                     raise RpcUnavailable(method, reason, attempts=attempts)
                 ep = candidates[0]
+                if attempts and trio.current_time() >= deadline - 2 * _ATTEMPT_MARGIN_S:
+                    break  # no time left for another attempt: do not charge `ep`'s breaker for it
                 if failed_on is ep and attempts:
                     pause = backoff_delay(attempts - 1, min_s=self.retry.min_s, max_s=self.retry.max_s,
                                           jitter=self.retry.jitter, rng=self._rng)

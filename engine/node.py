@@ -116,6 +116,7 @@ class Node:
         self.localnet_manifest: Path | None = None
         self.rankings_subscribers = RankingsSubscribers()  # outlives scorer incarnations
         self.trading: Trading | None = None
+        self._rpc_endpoints: dict[str, object] | None = None  # as the last health read saw them
 
     # ------------------------------------------------------------------ life
 
@@ -266,6 +267,7 @@ class Node:
             rpc = await ask(self.registry.ref("rpc_client"), GetRpcHealth(), timeout=1.0)
         except (ActorNotFound, AskError) as exc:
             return DependencyHealth("solana_rpc", "down", None, f"rpc client: {exc}")
+        self._rpc_endpoints = {"active_endpoint": rpc.active_endpoint, "breakers": dict(rpc.breakers)}
         return DependencyHealth("solana_rpc", rpc.state, rpc.latency_ms, rpc.last_error)
 
     def commands(self) -> Mapping[str, CommandSpec]:
@@ -308,6 +310,7 @@ class Node:
             "fault_injection": self.config.xorj_fault_injection,
             "dependencies": report.as_json()["dependencies"],
             "restarts": _total_restarts(tree.as_dict()) if tree else 0,
+            "rpc": self._rpc_endpoints,
             "trading": self.trading.status() if self.trading else None,
         }
 

@@ -7,8 +7,8 @@ the node into its table) and their ``xorj ctl`` side (`CTL`, with table renderer
 - ``jobs [--user U] [--limit N]``: the newest execution jobs (plans), with the followed trader;
 - ``trade --user U --input SYM --output SYM --usd X``: a one-leg job through the user's executor,
   the same checks and the same exactly-once lifecycle as a planned trade. A drill for operators
-  and the chaos harness, so it needs ``XORJ_FAULT_INJECTION=1``; it answers with the intent id
-  as soon as the intent is durable.
+  and the chaos harness, so it needs ``XORJ_FAULT_INJECTION=1``; it answers as soon as the job
+  is durable, with the intent id its leg gets (the intent row follows once the route is quoted).
 
 Failure it contains: bad arguments (unknown status, limit out of range, unknown user or mint, a
 non-positive amount), a database that is down, a user without a running executor, a refused
