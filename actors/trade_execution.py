@@ -160,6 +160,20 @@ def failure_reason_for(err: object, logs: Sequence[str], programs: Mapping[str, 
     return Outcome(False, None, _REASONS.get(type(error), FailureReason.PROGRAM_ERROR), details)
 
 
+# The bot's public key, derived once per key object (``Keypair.pubkey()`` costs ~25-40 us, and so
+# does hashing a Keypair): keyed by identity, the Keypair held so its id cannot be reused.
+_BOT_PUBKEYS: Final[dict[int, tuple[Keypair, Pubkey]]] = {}
+
+
+def _bot_pubkey(bot: Keypair) -> Pubkey:
+    entry = _BOT_PUBKEYS.get(id(bot))
+    if entry is None or entry[0] is not bot:
+        if len(_BOT_PUBKEYS) >= 16:
+            _BOT_PUBKEYS.clear()
+        entry = _BOT_PUBKEYS[id(bot)] = (bot, bot.pubkey())
+    return entry[1]
+
+
 async def sign_attempt(
     rpc: SolanaRpc, bot: Keypair, vault: VaultClient, owner: Pubkey, trade: TradeRecord, route: Route,
     *, timeout: float,
@@ -168,12 +182,13 @@ async def sign_attempt(
     if trade.amount_in is None or trade.minimum_amount_out is None:
         raise ValueError(f"trade {trade.id} has no base-unit amount_in / minimum_amount_out")
     latest = (await rpc.get_latest_blockhash(CommitmentLevel.Confirmed, timeout=timeout)).value
+    bot_key = _bot_pubkey(bot)
     ix = vault.bot_trade(
-        owner, bot.pubkey(), Pubkey.from_string(trade.from_token), Pubkey.from_string(trade.to_token),
+        owner, bot_key, Pubkey.from_string(trade.from_token), Pubkey.from_string(trade.to_token),
         route.swap_program, trade.amount_in, trade.minimum_amount_out, route.data, route.accounts,
     )
     blockhash: Hash = latest.blockhash
-    tx = Transaction([bot], Message([ix], bot.pubkey()), blockhash)
+    tx = Transaction([bot], Message([ix], bot_key), blockhash)
     return SignedAttempt(tx.signatures[0], bytes(tx), int(latest.last_valid_block_height))
 
 

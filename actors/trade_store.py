@@ -7,17 +7,29 @@ the second guard and the trigger `trades_record_event` appends the audit row. A 
 that already took effect (same target status, same signature) returns the stored row: every write
 is idempotent, so a caller that lost the answer (timeout) may simply do it again.
 
+Batching: concurrent `insert_intent` and `persist_signed` calls of one store share a round trip
+(`actors.batcher.Batcher`): a batch of one runs the single-row statement; a larger batch runs one
+multi-row statement (``INSERT ... SELECT FROM unnest(...)``, ``UPDATE ... FROM unnest(...)``) with
+the same conditions, and every row it did not write (an existing key, a compare-and-set miss, a
+repeated trade id) goes through the single-row logic, so each caller gets exactly the answer
+(row, `StaleTrade`, `AttemptStillLive`...) it would get alone. A statement the server refuses for a
+row (a constraint, a bad value) is retried row by row, so one bad row fails only its own caller;
+a database that is down or slow fails the whole batch (each caller gets the typed error). The
+deadline bounds each round trip: a call that queued while a batch was in flight waits for that
+batch (itself bounded) and then goes in the next one.
+
 Failure it contains: a database that is down or slow (every call has a deadline; the typed errors
 of `sql.errors` propagate, and the caller must not touch the chain when a write failed), and
 writers racing on one trade (`StaleTrade`, `IllegalTransition`, `AttemptStillLive`).
 
-May import: the standard library, attrs, `sql`, `actors.database`, `actors.trade_lifecycle`.
+May import: the standard library, attrs, `sql`, `actors.database`, `actors.trade_lifecycle`,
+`actors.batcher`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -25,6 +37,7 @@ from typing import Any, Final
 import attrs
 from prometheus_client import Counter
 
+from actors.batcher import Batcher, outcome
 from actors.database import Database, Row
 from actors.trade_lifecycle import (
     FailureReason,
@@ -33,7 +46,7 @@ from actors.trade_lifecycle import (
     idempotency_key,
     is_terminal,
 )
-from sql.errors import UniqueViolation
+from sql.errors import DatabaseQueryError, IntegrityError, UniqueViolation
 
 __all__ = [
     "AttemptStillLive",
@@ -153,11 +166,46 @@ def _event(row: Row) -> TradeEvent:
     )
 
 
+# Errors the server raises for a row of a multi-row statement: retried row by row, so only the
+# offending row's caller sees it. Anything else (unavailable, timeout) fails the whole batch.
+_ROW_ERRORS: Final = (IntegrityError, DatabaseQueryError)
+
+
+@attrs.frozen
+class _Signed:
+    trade_id: str
+    signed_transaction: bytes
+    signature: str
+    last_valid_block_height: int
+
+
 _INSERT: Final = (
     "INSERT INTO trades (id, user_id, execution_job_id, intent_id, attempt, idempotency_key, from_token,"
     " to_token, amount, amount_in, minimum_amount_out, slippage, status)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')"
     f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}"
+)
+_INSERT_MANY: Final = (
+    "INSERT INTO trades (id, user_id, execution_job_id, intent_id, attempt, idempotency_key, from_token,"
+    " to_token, amount, amount_in, minimum_amount_out, slippage, status)"
+    " SELECT b_id, b_user, b_job, b_intent, b_attempt, b_key, b_from, b_to, b_amount, b_in, b_min, b_slip,"
+    " 'PENDING' FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::int[],"
+    " $6::varchar[], $7::varchar[], $8::varchar[], $9::numeric[], $10::numeric[], $11::numeric[],"
+    " $12::numeric[]) WITH ORDINALITY AS b(b_id, b_user, b_job, b_intent, b_attempt, b_key, b_from, b_to,"
+    " b_amount, b_in, b_min, b_slip, b_ord) ORDER BY b_ord"
+    f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}"
+)
+_PERSIST: Final = (
+    "UPDATE trades SET signed_transaction = $2, transaction_signature = $3,"
+    " last_valid_block_height = $4 WHERE id = $1 AND status = 'PENDING'"
+    f" AND signed_transaction IS NULL RETURNING {_COLUMNS}"
+)
+_PERSIST_MANY: Final = (
+    "UPDATE trades SET signed_transaction = b_tx, transaction_signature = b_sig,"
+    " last_valid_block_height = b_height"
+    " FROM unnest($1::varchar[], $2::bytea[], $3::varchar[], $4::bigint[]) AS b(b_id, b_tx, b_sig, b_height)"
+    " WHERE trades.id = b_id AND trades.status = 'PENDING' AND trades.signed_transaction IS NULL"
+    f" RETURNING {', '.join('trades.' + c.strip() for c in _COLUMNS.split(','))}"
 )
 
 
@@ -167,6 +215,12 @@ class TradeStore:
 
     db: Database
     timeout_s: float = 5.0
+    _intents: Batcher[NewTrade, TradeRecord] = attrs.field(
+        init=False, repr=False, eq=False,
+        default=attrs.Factory(lambda self: Batcher(self._insert_intents), takes_self=True))
+    _signed: Batcher[_Signed, TradeRecord] = attrs.field(
+        init=False, repr=False, eq=False,
+        default=attrs.Factory(lambda self: Batcher(self._persist_many), takes_self=True))
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -207,7 +261,30 @@ class TradeStore:
     async def insert_intent(self, trade: NewTrade) -> TradeRecord:
         """Attempt 1 of the intent, PENDING. A second call with the same intent is a no-op that
         returns the stored row (the unique idempotency key decides, not this process's memory)."""
-        return await self._insert(trade, 1)
+        return await self._intents.submit(trade)
+
+    async def _insert_intents(self, trades: Sequence[NewTrade]) -> list[TradeRecord | Exception]:
+        """The batch of `insert_intent` calls: one INSERT for them all, the single-row logic for the rest."""
+        if len(trades) == 1:
+            return [await outcome(self._insert(trades[0], 1))]
+        keys = [idempotency_key(t.intent_id, 1) for t in trades]
+        try:
+            [rows] = await self.db.transaction([(_INSERT_MANY, (
+                [f"trade-{uuid.uuid4().hex}" for _ in trades], [t.user_id for t in trades],
+                [t.execution_job_id for t in trades], [t.intent_id for t in trades], [1] * len(trades), keys,
+                [t.from_token for t in trades], [t.to_token for t in trades], [t.amount for t in trades],
+                [Decimal(t.amount_in) for t in trades], [Decimal(t.minimum_amount_out) for t in trades],
+                [t.slippage for t in trades],
+            ))], timeout=self.timeout_s)
+        except _ROW_ERRORS:
+            return [await outcome(self._insert(t, 1)) for t in trades]
+        inserted = {row["idempotency_key"]: _record(row) for row in rows}
+        out: list[TradeRecord | Exception] = []
+        for trade, key in zip(trades, keys, strict=True):
+            record = inserted.get(key)
+            # Not written by this statement: the key existed already -- the single-row answer.
+            out.append(record if record is not None else await outcome(self._insert(trade, 1)))
+        return out
 
     async def new_attempt(
         self, intent: str, *, minimum_amount_out: int | None = None, slippage: Decimal | None = None,
@@ -263,11 +340,35 @@ class TradeStore:
         The one write that must precede any send. Idempotent for the same signature; refuses
         (`StaleTrade`) a second, different signature -- a trade is never re-signed.
         """
-        rows = await self._write(
-            f"UPDATE trades SET signed_transaction = $2, transaction_signature = $3,"
-            f" last_valid_block_height = $4 WHERE id = $1 AND status = 'PENDING'"
-            f" AND signed_transaction IS NULL RETURNING {_COLUMNS}",
-            trade_id, signed_transaction, signature, last_valid_block_height)
+        return await self._signed.submit(
+            _Signed(trade_id, signed_transaction, signature, last_valid_block_height))
+
+    async def _persist_many(self, items: Sequence[_Signed]) -> list[TradeRecord | Exception]:
+        """The batch of `persist_signed` calls: one UPDATE for the first call of each trade; every
+        row it did not write (and every repeated trade id) takes the single-row path."""
+        first: dict[str, _Signed] = {}
+        for item in items:
+            first.setdefault(item.trade_id, item)
+        if len(first) <= 1:
+            return [await outcome(self._persist_one(i)) for i in items]
+        batch = list(first.values())
+        try:
+            rows = await self._write(
+                _PERSIST_MANY, [i.trade_id for i in batch], [i.signed_transaction for i in batch],
+                [i.signature for i in batch], [i.last_valid_block_height for i in batch])
+        except _ROW_ERRORS:
+            return [await outcome(self._persist_one(i)) for i in items]
+        written = {row["id"]: _record(row) for row in rows}
+        out: list[TradeRecord | Exception] = []
+        for item in items:
+            record = written.get(item.trade_id) if first[item.trade_id] is item else None
+            out.append(record if record is not None else await outcome(self._persist_one(item)))
+        return out
+
+    async def _persist_one(self, item: _Signed) -> TradeRecord:
+        trade_id, signature = item.trade_id, item.signature
+        rows = await self._write(_PERSIST, trade_id, item.signed_transaction, signature,
+                                 item.last_valid_block_height)
         if rows:
             return _record(rows[0])
         current = await self.get(trade_id)

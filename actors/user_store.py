@@ -11,12 +11,17 @@ given, and ``set(risk_profile=...)`` without a slippage moves a slippage still e
 profile's default to the new profile's default (decided in SQL, in the same UPDATE). The other
 limits are NULL until set; `UserSettings.effective_*` gives the profile's default then.
 
+Batching: concurrent `get` calls share one round trip (`actors.batcher.Batcher`): a batch of one
+runs the single-row SELECT, a larger one a single ``WHERE u.id = ANY($1) OR u.wallet_address =
+ANY($1)`` SELECT, each caller getting the row its own key names (by user id first, then by owner).
+
 Failure it contains: bad input (`InvalidSetting`, naming the field and the problem, raised before
 any SQL runs), an owner enrolled twice (`AlreadyEnrolled`), an unknown user (`UnknownUser`). A
 database that is down or slow is not contained: every call has a deadline and the typed errors of
 `sql.errors` propagate to the caller.
 
-May import: the standard library, attrs, solders, `sql`, `actors.database`. Never imports `engine`.
+May import: the standard library, attrs, solders, `sql`, `actors.database`, `actors.batcher`. Never
+imports `engine`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Final
 import attrs
 from solders.pubkey import Pubkey
 
+from actors.batcher import Batcher, outcome
 from actors.database import Database, Row
 from sql.errors import UniqueViolation
 from sql.statements import Statement
@@ -250,6 +256,7 @@ _COLUMNS: Final = (
 )
 _SELECT: Final = f"SELECT {_COLUMNS} FROM users u JOIN user_settings s ON s.user_id = u.id"
 _WHO: Final = "(u.id = $1 OR u.wallet_address = $1)"
+_ANY_OF: Final = "(u.id = ANY($1::varchar[]) OR u.wallet_address = ANY($1::varchar[]))"
 # The UPDATEs below join users to find the row and return the same columns as _SELECT.
 _UPDATE_FROM: Final = "FROM users u WHERE s.user_id = u.id AND " + _WHO
 
@@ -321,6 +328,7 @@ class UserStore:
     def __init__(self, db: Database, timeout_s: float) -> None:
         self._db = db
         self._timeout_s = timeout_s
+        self._gets: Batcher[str, UserSettings | None] = Batcher(self._get_many)
 
     async def add(
         self, owner: str, *, risk_profile: str | RiskProfile | None = None,
@@ -346,8 +354,20 @@ class UserStore:
         return _record(results[2][0])
 
     async def get(self, owner_or_id: str) -> UserSettings | None:
-        row = await self._db.fetchrow(f"{_SELECT} WHERE {_WHO}", owner_or_id.strip(), timeout=self._timeout_s)
+        return await self._gets.submit(owner_or_id.strip())
+
+    async def _get_one(self, key: str) -> UserSettings | None:
+        row = await self._db.fetchrow(f"{_SELECT} WHERE {_WHO}", key, timeout=self._timeout_s)
         return None if row is None else _record(row)
+
+    async def _get_many(self, keys: Sequence[str]) -> builtins.list[UserSettings | Exception | None]:
+        if len(keys) == 1:
+            return [await outcome(self._get_one(keys[0]))]
+        rows = await self._db.fetch(f"{_SELECT} WHERE {_ANY_OF}", sorted(set(keys)), timeout=self._timeout_s)
+        users = [_record(r) for r in rows]
+        by_id = {u.user_id: u for u in users}
+        by_owner = {u.owner: u for u in users}
+        return [by_id.get(k, by_owner.get(k)) for k in keys]
 
     async def list(self) -> list[UserSettings]:
         rows = await self._db.fetch(f"{_SELECT} ORDER BY u.created_at, u.id", timeout=self._timeout_s)
