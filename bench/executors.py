@@ -3,7 +3,7 @@ to thousands of executors, trades end to end on the local chain, and trade-state
 
 Everything real: one ``python -m localnet --genesis market`` node (programs, pools, demo vaults),
 one embedded PostgreSQL with every migration, the RPC client actor under a supervisor, the engine's
-`BlockhashCachingRpc` and a `LocalAmmRouter` with a one-slot reserve cache (``RESERVE_MAX_AGE_S``).
+`SharedRpc` and a `LocalAmmRouter` with a one-slot reserve cache (``RESERVE_MAX_AGE_S``).
 Starting the chain and PostgreSQL is not timed.
 
 Figures:
@@ -79,7 +79,6 @@ from solders.rpc.responses import GetLatestBlockhashResp, GetMultipleAccountsRes
 from solders.signature import Signature
 
 from actors.alerts import Alert
-from actors.blockhash_cache import BlockhashCachingRpc
 from actors.executor import Desk, Executor, ExecutorSettings, Market, conflate_executor, executor_name
 from actors.job_store import JobStore
 from actors.kill_switches import KillSwitches
@@ -88,6 +87,7 @@ from actors.portfolio import TOKEN_ACCOUNT_SIZE, Holding, vault_holdings, weight
 from actors.price_feed import Price, PriceBook, PriceSubscribers
 from actors.router import LocalAmmRouter
 from actors.rpc_client import ActorRpc, R, RpcClient, RpcClientActor, RpcNodeError, SolanaRpc
+from actors.shared_rpc import SharedRpc
 from actors.trade_execution import ExecutionSettings, execute_attempt, sign_attempt
 from actors.trade_lifecycle import FailureReason, TradeStatus, intent_id
 from actors.trade_store import NewTrade, TradeRecord, TradeStore
@@ -224,7 +224,7 @@ class Bench:
 
     manifest: dict[str, Any]
     db: PostgresGateway
-    rpc: SolanaRpc  # the engine's: BlockhashCachingRpc over ActorRpc
+    rpc: SolanaRpc  # the engine's: SharedRpc over ActorRpc
     registry: Registry
     market: Market
     vault: VaultClient
@@ -565,7 +565,7 @@ async def _run(workdir: Path, sizes: Sizes) -> dict[str, float]:
             amm = AmmClient(Pubkey.from_string(manifest["programs"]["amm"]))
             bench = Bench(
                 manifest=manifest, db=db,
-                rpc=BlockhashCachingRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=30.0)),
+                rpc=SharedRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=30.0)),
                 registry=registry, market=market_from_manifest(manifest), vault=vault, amm=amm, bot=bot,
                 prices=PriceBook(3_600.0),
                 execution=ExecutionSettings(

@@ -49,7 +49,6 @@ from solders.pubkey import Pubkey
 from actors.actor import Actor
 from actors.alerter import Alerter
 from actors.alerts import alerter_sink
-from actors.blockhash_cache import BlockhashCachingRpc
 from actors.executor import (
     Desk,
     Executor,
@@ -64,6 +63,7 @@ from actors.price_feed import PriceBook, PriceFeed, PriceFeedSettings, PriceSubs
 from actors.router import LocalAmmRouter
 from actors.rpc_client import ActorRpc, RpcError
 from actors.scorer import RankingsSubscribers
+from actors.shared_rpc import SharedRpc
 from actors.trade_execution import ExecutionSettings, no_checkpoint, reconcile
 from actors.trade_store import TradeStore
 from actors.trader_watch import LeaderBook, TargetSubscribers, TraderWatch, WatchSettings
@@ -158,7 +158,7 @@ class Trading:
         self.switch_store = KillSwitchStore(postgres, DB_TIMEOUT_S)
         self.switches = KillSwitches(alerts=self.alerts, mirror=kill_switch_mirror(redis))
         self.breakers = TradingBreakers(breaker_settings(config), alerts=self.alerts)
-        self.rpc = BlockhashCachingRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=RPC_TIMEOUT_S))
+        self.rpc = SharedRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=RPC_TIMEOUT_S))
         self.redis = redis
         self.desk: Desk | None = None
         self.manifest: dict[str, Any] | None = None

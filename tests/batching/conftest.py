@@ -1,6 +1,7 @@
-"""What the batching tests share: a real embedded PostgreSQL with every migration (`schema`), and
-`Counted`: the real gateway, passed through, with the statements each store sent recorded -- so a
-test can prove that N concurrent calls were one round trip, not N."""
+"""What the batching tests share: a real embedded PostgreSQL with every migration (`schema`), the
+session's market chain (tests/trades: `desk`), and `Counted`: the real gateway, passed through,
+with the statements each store sent recorded -- so a test can prove that N concurrent calls were
+one round trip, not N."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from actors.database import Database, Row
 from engine.postgres_gateway import PostgresGateway
 from sql.statements import Statement
 from tests.infra.conftest import db_url, gateway, pg_server, schema, xorj_home  # noqa: F401
+from tests.trades.conftest import desk, market_node  # noqa: F401
 
 
 @attrs.define
