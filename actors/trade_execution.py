@@ -219,7 +219,7 @@ async def settle(
     store: TradeStore, rpc: SolanaRpc, trade: TradeRecord, settings: ExecutionSettings
 ) -> TradeRecord:
     """Drive one trade to a terminal status, by the chain's facts (see the module docstring)."""
-    if is_terminal(trade.status):
+    if is_terminal(trade.status) or settings.settle_within_s <= 0:  # 0: persist only, settle later
         return trade
     if trade.signed_transaction is None or trade.transaction_signature is None \
             or trade.last_valid_block_height is None:
