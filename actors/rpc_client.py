@@ -1082,6 +1082,31 @@ _T = TypeVar("_T")
 _ASK_MARGIN_S: Final = 1.0  # the actor answers by the call's own deadline; the ask waits a bit longer
 
 
+class DelegatingRpc(SolanaRpc):
+    """A `SolanaRpc` that passes everything to ``inner``: subclass it and override the methods you
+    change (`actors.shared_rpc.SharedRpc`, the bench's synthetic vaults)."""
+
+    def __init__(self, inner: SolanaRpc) -> None:
+        self.inner = inner
+        self.default_timeout_s = inner.default_timeout_s
+
+    async def call(
+        self, request: Body, resp_type: type[R], *, timeout: float | None = None, retry: bool = True
+    ) -> R:
+        return await self.inner.call(request, resp_type, timeout=timeout, retry=retry)
+
+    async def batch(
+        self, requests: Sequence[Body], resp_type: type[R], *, timeout: float | None = None
+    ) -> list[R | RpcNodeError]:
+        return await self.inner.batch(requests, resp_type, timeout=timeout)
+
+    async def get_transactions(
+        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
+        *, timeout: float | None = None,
+    ) -> list[GetTransactionResp | RpcNodeError]:
+        return await self.inner.get_transactions(signatures, config, timeout=timeout)
+
+
 class ActorRpc(SolanaRpc):
     """`SolanaRpc` over the RPC client actor at ``ref``: every call is an ask, so callers share the
     actor's rate limit, breakers and fail-over, and a restart of the actor does not lose a call

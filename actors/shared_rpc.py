@@ -30,18 +30,14 @@ import trio
 from solders.account import Account
 from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
-from solders.rpc.config import RpcTransactionConfig
-from solders.rpc.requests import Body
 from solders.rpc.responses import (
     GetLatestBlockhashResp,
     GetMultipleAccountsResp,
-    GetTransactionResp,
     RpcResponseContext,
 )
-from solders.signature import Signature
 
 from actors.batcher import Batcher
-from actors.rpc_client import R, RpcNodeError, SolanaRpc
+from actors.rpc_client import DelegatingRpc, RpcError, SolanaRpc
 
 __all__ = ["MAX_KEYS", "SharedRpc"]
 
@@ -55,31 +51,14 @@ class _Read:
     timeout: float | None
 
 
-class SharedRpc(SolanaRpc):
+class SharedRpc(DelegatingRpc):
     def __init__(self, inner: SolanaRpc, *, max_age_s: float = 1.0) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.max_age_s = max_age_s
-        self.default_timeout_s = inner.default_timeout_s
         self._latest: GetLatestBlockhashResp | None = None
         self._fetched_at = -float("inf")
         self._lock = trio.Lock()
         self._reads: Batcher[_Read, GetMultipleAccountsResp] = Batcher(self._read_many)
-
-    async def call(
-        self, request: Body, resp_type: type[R], *, timeout: float | None = None, retry: bool = True
-    ) -> R:
-        return await self.inner.call(request, resp_type, timeout=timeout, retry=retry)
-
-    async def batch(
-        self, requests: Sequence[Body], resp_type: type[R], *, timeout: float | None = None
-    ) -> list[R | RpcNodeError]:
-        return await self.inner.batch(requests, resp_type, timeout=timeout)
-
-    async def get_transactions(
-        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> list[GetTransactionResp | RpcNodeError]:
-        return await self.inner.get_transactions(signatures, config, timeout=timeout)
 
     async def get_latest_blockhash(
         self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
@@ -115,15 +94,15 @@ class SharedRpc(SolanaRpc):
             timeouts = [t for i in indexes if (t := reads[i].timeout) is not None]
             timeout = min(timeouts) if timeouts else None
             found: dict[Pubkey, tuple[Account | None, int]] = {}
-            failed: list[Exception] = []
+            failed: list[RpcError] = []
 
             async def chunk(part: list[Pubkey], commitment: CommitmentLevel | None = commitment,
                             timeout: float | None = timeout,
                             found: dict[Pubkey, tuple[Account | None, int]] = found,
-                            failed: list[Exception] = failed) -> None:
+                            failed: list[RpcError] = failed) -> None:
                 try:
                     answer = await self.inner.get_multiple_accounts(part, commitment, timeout=timeout)
-                except Exception as exc:  # re-raised below, typed, to every caller of the batch
+                except RpcError as exc:  # re-raised below, typed, to every caller of the batch
                     failed.append(exc)
                     return
                 for key, account in zip(part, answer.value, strict=True):

@@ -73,10 +73,7 @@ from solders.account import Account
 from solders.commitment_config import CommitmentLevel
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from solders.rpc.config import RpcTransactionConfig
-from solders.rpc.requests import Body
-from solders.rpc.responses import GetLatestBlockhashResp, GetMultipleAccountsResp, GetTransactionResp
-from solders.signature import Signature
+from solders.rpc.responses import GetLatestBlockhashResp, GetMultipleAccountsResp
 
 from actors.alerts import Alert
 from actors.executor import Desk, Executor, ExecutorSettings, Market, conflate_executor, executor_name
@@ -86,7 +83,7 @@ from actors.planning import Limits, PlanInput, plan_rebalance
 from actors.portfolio import TOKEN_ACCOUNT_SIZE, Holding, vault_holdings, weights
 from actors.price_feed import Price, PriceBook, PriceSubscribers
 from actors.router import LocalAmmRouter
-from actors.rpc_client import ActorRpc, R, RpcClient, RpcClientActor, RpcNodeError, SolanaRpc
+from actors.rpc_client import ActorRpc, DelegatingRpc, RpcClient, RpcClientActor, SolanaRpc
 from actors.shared_rpc import SharedRpc
 from actors.trade_execution import ExecutionSettings, execute_attempt, sign_attempt
 from actors.trade_lifecycle import FailureReason, TradeStatus, intent_id
@@ -167,7 +164,7 @@ def _token_account(mint: Pubkey, owner: Pubkey, amount: int) -> bytes:
     return bytes(data)
 
 
-class SyntheticVaults(SolanaRpc):
+class SyntheticVaults(DelegatingRpc):
     """The fan-out's one synthetic part: vault balances of users that do not exist on chain.
 
     Every call goes to the wrapped (real) RPC; a ``getMultipleAccounts`` answer then has the
@@ -175,29 +172,12 @@ class SyntheticVaults(SolanaRpc):
     fan-out's transactions reference vaults that do not exist."""
 
     def __init__(self, inner: SolanaRpc) -> None:
-        self.inner = inner
-        self.default_timeout_s = inner.default_timeout_s
+        super().__init__(inner)
         self.accounts: dict[Pubkey, Account] = {}
 
     def add(self, key: Pubkey, mint: Pubkey, vault_pda: Pubkey, amount: int) -> None:
         self.accounts[key] = Account(lamports=2_039_280, data=_token_account(mint, vault_pda, amount),
                                      owner=TOKEN_PROGRAM_ID, executable=False, rent_epoch=0)
-
-    async def call(
-        self, request: Body, resp_type: type[R], *, timeout: float | None = None, retry: bool = True
-    ) -> R:
-        return await self.inner.call(request, resp_type, timeout=timeout, retry=retry)
-
-    async def batch(
-        self, requests: Sequence[Body], resp_type: type[R], *, timeout: float | None = None
-    ) -> list[R | RpcNodeError]:
-        return await self.inner.batch(requests, resp_type, timeout=timeout)
-
-    async def get_transactions(
-        self, signatures: Sequence[Signature], config: RpcTransactionConfig | None = None,
-        *, timeout: float | None = None,
-    ) -> list[GetTransactionResp | RpcNodeError]:
-        return await self.inner.get_transactions(signatures, config, timeout=timeout)
 
     async def get_latest_blockhash(
         self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
