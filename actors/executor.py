@@ -2,7 +2,8 @@
 
 Owns: the `Executor` actor, the `Desk` of node-wide parts every executor shares (stores, RPC,
 bot key, router, price book, leader book, kill switches, breakers, alert sink), its messages
-(`ManualTrade`, the timer's `_Check`) and the per-user view the operator reads (`ExecutorView`).
+(`ManualTrade`; the periodic `Check` and `tick_executors`, the one timer that tells it to all)
+and the per-user view the operator reads (`ExecutorView`).
 
 One incarnation's life (DESIGN sections 5, 6 and 8):
 
@@ -66,6 +67,7 @@ from actors.portfolio import Holding, PortfolioError, vault_holdings, weights
 from actors.price_feed import PriceBook, PriceSubscribers, PricesUpdated
 from actors.router import NoRoute, Router
 from actors.rpc_client import RpcError, SolanaRpc
+from actors.subscribers import Subscribers
 from actors.trade_execution import ExecutionSettings, execute_attempt, reconcile
 from actors.trade_lifecycle import FailureReason, TradeStatus, intent_id, is_terminal
 from actors.trade_store import NewTrade, TradeRecord, TradeStore
@@ -78,6 +80,7 @@ from supervisors.context import ChildContext
 from supervisors.request import Request
 
 __all__ = [
+    "Check",
     "Desk",
     "Executor",
     "ExecutorSettings",
@@ -87,6 +90,7 @@ __all__ = [
     "TradeRefused",
     "conflate_executor",
     "executor_name",
+    "tick_executors",
 ]
 
 log = logging.getLogger("xorj.executor")
@@ -152,6 +156,7 @@ class Desk:
     targets: TargetSubscribers
     price_subscribers: PriceSubscribers
     views: dict[str, ExecutorView] = attrs.field(factory=dict)
+    checks: Subscribers[Check] = attrs.field(factory=Subscribers)
 
 
 @attrs.frozen
@@ -188,8 +193,16 @@ class ManualTrade(Request[dict[str, object]]):
 
 
 @attrs.frozen
-class _Check:
-    """The executor's own timer."""
+class Check:
+    """The periodic check, told to every executor at once by `tick_executors` (one timer for all:
+    thousands of executors do not each keep a task and a deadline for it)."""
+
+
+async def tick_executors(desk: Desk) -> None:
+    """Tell every executor `Check` every ``check_s``, forever (the node runs it beside them)."""
+    while True:
+        await trio.sleep(desk.settings.check_s)
+        desk.checks.publish(Check())
 
 
 def conflate_executor(msg: Any) -> Hashable | None:
@@ -198,13 +211,9 @@ def conflate_executor(msg: Any) -> Hashable | None:
         return ("target", msg.profile)
     if isinstance(msg, PricesUpdated):
         return "prices"
-    if isinstance(msg, _Check):
+    if isinstance(msg, Check):
         return "check"
     return None
-
-
-class _Paused(Exception):
-    """A dependency failed mid-rebalance; the executor waits for the next trigger."""
 
 
 class Executor(Actor):
@@ -227,29 +236,20 @@ class Executor(Actor):
         desk = self.desk
         desk.targets.add(ctx.self_ref)
         desk.price_subscribers.add(ctx.self_ref)
+        desk.checks.add(ctx.self_ref)
         self._show()
         ctx.started()
         EXECUTORS_ACTIVE.inc()
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._tick, ctx)
-                await self._rebalance("start")
-                while (msg := await ctx.receive()) is not None:
-                    await self.handle(ctx, msg)
-                nursery.cancel_scope.cancel()
+            await self._rebalance("start")
+            while (msg := await ctx.receive()) is not None:
+                await self.handle(ctx, msg)
         finally:
             EXECUTORS_ACTIVE.dec()
             desk.targets.remove(ctx.name)
             desk.price_subscribers.remove(ctx.name)
+            desk.checks.remove(ctx.name)
             self._show(state="stopped")
-
-    async def _tick(self, ctx: ChildContext) -> None:
-        while True:
-            await trio.sleep(self.desk.settings.check_s)
-            try:
-                ctx.self_ref.tell_nowait(_Check())
-            except trio.WouldBlock:
-                pass  # a full mailbox already has work queued
 
     async def handle(self, ctx: ChildContext, msg: Any) -> None:
         if isinstance(msg, TargetChanged):
@@ -258,7 +258,7 @@ class Executor(Actor):
         elif isinstance(msg, PricesUpdated):
             if self._moved() or self._paused is not None or self._view.state == "waiting":
                 await self._rebalance("price_move")
-        elif isinstance(msg, _Check):
+        elif isinstance(msg, Check):
             self._checks += 1
             if self._checks % self.desk.settings.reconcile_every == 0:
                 self._unsettled = True

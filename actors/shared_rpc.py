@@ -65,6 +65,8 @@ class SharedRpc(DelegatingRpc):
     ) -> GetLatestBlockhashResp:
         if commitment not in (None, CommitmentLevel.Confirmed):
             return await self.inner.get_latest_blockhash(commitment, timeout=timeout)
+        if self._latest is not None and trio.current_time() - self._fetched_at <= self.max_age_s:
+            return self._latest  # fresh: no lock, no checkpoint (thousands of signers at once)
         async with self._lock:  # single flight: the waiters find the copy the first caller fetched
             if self._latest is None or trio.current_time() - self._fetched_at > self.max_age_s:
                 self._latest = await self.inner.get_latest_blockhash(

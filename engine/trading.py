@@ -56,6 +56,7 @@ from actors.executor import (
     Market,
     conflate_executor,
     executor_name,
+    tick_executors,
 )
 from actors.job_store import JobStore
 from actors.kill_switches import KillSwitches, KillSwitchStore
@@ -318,8 +319,12 @@ manifest means a local chain), start an executor per enabled user."""
                                 extra={"error": str(exc), "retry_in_s": delay})
                     await trio.sleep(delay)
                     delay = min(delay * 2, 15.0)
-        while await ctx.receive() is not None:
-            pass
+        async with trio.open_nursery() as nursery:
+            if desk is not None:
+                nursery.start_soon(tick_executors, desk)  # one timer for every executor
+            while await ctx.receive() is not None:
+                pass
+            nursery.cancel_scope.cancel()
 
     async def _start(self, desk: Desk) -> None:
         trading = self._trading
