@@ -26,12 +26,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
 
-__all__ = ["Batcher", "outcome"]
+__all__ = ["Batcher", "batcher_field", "each", "outcome"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -44,6 +44,18 @@ async def outcome(call: Awaitable[T]) -> T | Exception:
         return await call
     except Exception as exc:  # noqa: BLE001 -- handed to that item's submitter, who raises it
         return exc
+
+
+async def each(call: Callable[[In], Awaitable[T]], items: Sequence[In]) -> list[T | Exception]:
+    """Every item through the single-item ``call``, in order: a batch's row-by-row fallback."""
+    return [await outcome(call(item)) for item in items]
+
+
+def batcher_field(flush_of: Callable[[Any], Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]]) -> Any:
+    """An attrs field holding one `Batcher` per instance over ``flush_of(instance)``, e.g.
+    ``_creates: Batcher[_NewJob, None] = batcher_field(lambda self: self._create_many)``."""
+    return attrs.field(init=False, repr=False, eq=False,
+                       default=attrs.Factory(lambda self: Batcher(flush_of(self)), takes_self=True))
 
 
 @attrs.define(eq=False)

@@ -30,9 +30,9 @@ from typing import Any, Final
 
 import attrs
 
-from actors.batcher import Batcher, outcome
+from actors.batcher import Batcher, batcher_field, each, outcome
 from actors.database import Database, Row
-from sql.errors import DatabaseQueryError, IntegrityError
+from sql.errors import ROW_ERRORS
 
 __all__ = ["JobStatus", "JobStore"]
 
@@ -41,7 +41,6 @@ _COLUMNS: Final = ("id, user_id, status, target_trader, scoring_run_id, trigger,
 
 
 # Errors the server raises for a row of a multi-row statement: retried row by row.
-_ROW_ERRORS: Final = (IntegrityError, DatabaseQueryError)
 
 _CREATE_MANY: Final = (
     "INSERT INTO execution_jobs (id, user_id, status, target_trader, scoring_run_id, trigger, plan, reason,"
@@ -89,12 +88,8 @@ class _Finish:
 class JobStore:
     db: Database
     timeout_s: float = 5.0
-    _creates: Batcher[_NewJob, None] = attrs.field(
-        init=False, repr=False, eq=False,
-        default=attrs.Factory(lambda self: Batcher(self._create_many), takes_self=True))
-    _finishes: Batcher[_Finish, None] = attrs.field(
-        init=False, repr=False, eq=False,
-        default=attrs.Factory(lambda self: Batcher(self._finish_many), takes_self=True))
+    _creates: Batcher[_NewJob, None] = batcher_field(lambda self: self._create_many)
+    _finishes: Batcher[_Finish, None] = batcher_field(lambda self: self._finish_many)
 
     async def create(
         self, user_id: str, *, trader: str | None, scoring_run_id: str | None, trigger: str,
@@ -123,8 +118,8 @@ class JobStore:
                 [j.status.value for j in jobs], [j.trader for j in jobs], [j.scoring_run_id for j in jobs],
                 [j.trigger for j in jobs], [j.plan_json for j in jobs], [j.reason for j in jobs],
                 timeout=self.timeout_s)
-        except _ROW_ERRORS:
-            return [await outcome(self._create_one(j)) for j in jobs]
+        except ROW_ERRORS:
+            return await each(self._create_one, jobs)
         return [None] * len(jobs)
 
     async def finish(self, job_id: str, status: JobStatus, reason: str | None = None) -> None:
@@ -141,13 +136,13 @@ class JobStore:
         for item in items:
             first.setdefault(item.job_id, item)
         if len(first) <= 1:
-            return [await outcome(self._finish_one(i)) for i in items]
+            return await each(self._finish_one, items)
         batch = list(first.values())
         try:
             await self.db.execute(_FINISH_MANY, [i.job_id for i in batch], [i.status.value for i in batch],
                                   [i.reason for i in batch], timeout=self.timeout_s)
-        except _ROW_ERRORS:
-            return [await outcome(self._finish_one(i)) for i in items]
+        except ROW_ERRORS:
+            return await each(self._finish_one, items)
         # A repeated job id: the first call took effect (or not) above; the later ones are the
         # single-row no-ops (or writes) they would be alone, in order.
         return [None if first[i.job_id] is i else await outcome(self._finish_one(i)) for i in items]

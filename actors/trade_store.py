@@ -37,7 +37,7 @@ from typing import Any, Final
 import attrs
 from prometheus_client import Counter
 
-from actors.batcher import Batcher, outcome
+from actors.batcher import Batcher, batcher_field, each, outcome
 from actors.database import Database, Row
 from actors.trade_lifecycle import (
     FailureReason,
@@ -46,7 +46,7 @@ from actors.trade_lifecycle import (
     idempotency_key,
     is_terminal,
 )
-from sql.errors import DatabaseQueryError, IntegrityError, UniqueViolation
+from sql.errors import ROW_ERRORS, UniqueViolation
 
 __all__ = [
     "AttemptStillLive",
@@ -168,7 +168,6 @@ def _event(row: Row) -> TradeEvent:
 
 # Errors the server raises for a row of a multi-row statement: retried row by row, so only the
 # offending row's caller sees it. Anything else (unavailable, timeout) fails the whole batch.
-_ROW_ERRORS: Final = (IntegrityError, DatabaseQueryError)
 
 
 @attrs.frozen
@@ -215,12 +214,8 @@ class TradeStore:
 
     db: Database
     timeout_s: float = 5.0
-    _intents: Batcher[NewTrade, TradeRecord] = attrs.field(
-        init=False, repr=False, eq=False,
-        default=attrs.Factory(lambda self: Batcher(self._insert_intents), takes_self=True))
-    _signed: Batcher[_Signed, TradeRecord] = attrs.field(
-        init=False, repr=False, eq=False,
-        default=attrs.Factory(lambda self: Batcher(self._persist_many), takes_self=True))
+    _intents: Batcher[NewTrade, TradeRecord] = batcher_field(lambda self: self._insert_intents)
+    _signed: Batcher[_Signed, TradeRecord] = batcher_field(lambda self: self._persist_many)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -276,7 +271,7 @@ class TradeStore:
                 [Decimal(t.amount_in) for t in trades], [Decimal(t.minimum_amount_out) for t in trades],
                 [t.slippage for t in trades],
             ))], timeout=self.timeout_s)
-        except _ROW_ERRORS:
+        except ROW_ERRORS:
             return [await outcome(self._insert(t, 1)) for t in trades]
         inserted = {row["idempotency_key"]: _record(row) for row in rows}
         out: list[TradeRecord | Exception] = []
@@ -350,14 +345,14 @@ class TradeStore:
         for item in items:
             first.setdefault(item.trade_id, item)
         if len(first) <= 1:
-            return [await outcome(self._persist_one(i)) for i in items]
+            return await each(self._persist_one, items)
         batch = list(first.values())
         try:
             rows = await self._write(
                 _PERSIST_MANY, [i.trade_id for i in batch], [i.signed_transaction for i in batch],
                 [i.signature for i in batch], [i.last_valid_block_height for i in batch])
-        except _ROW_ERRORS:
-            return [await outcome(self._persist_one(i)) for i in items]
+        except ROW_ERRORS:
+            return await each(self._persist_one, items)
         written = {row["id"]: _record(row) for row in rows}
         out: list[TradeRecord | Exception] = []
         for item in items:

@@ -101,8 +101,7 @@ def market_from_manifest(manifest: Mapping[str, Any]) -> Market:
     """USDC and the pools' mints, with decimals and symbols, from a local chain's manifest."""
     mints = manifest["mints"]
     usdc = str(mints["USDC"]["mint"])
-    pooled = {str(p["mint"]) for p in manifest.get("pools", {}).values()} if isinstance(
-        manifest.get("pools"), Mapping) else {str(p["mint"]) for p in manifest.get("pools", [])}
+    pooled = {str(p["mint"]) for p in manifest.get("pools", {}).values()}  # symbol -> pool
     decimals = {str(m["mint"]): int(m["decimals"]) for m in mints.values()
                 if str(m["mint"]) == usdc or str(m["mint"]) in pooled}
     symbols = {str(m["mint"]): str(symbol) for symbol, m in mints.items()}

@@ -14,7 +14,10 @@ May import: the standard library only.
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
+    "ROW_ERRORS",
     "CheckViolation",
     "DatabaseError",
     "DatabaseQueryError",
@@ -81,3 +84,8 @@ class NotNullViolation(IntegrityError):
 
 class RestrictViolation(IntegrityError):
     """SQLSTATE 23001: e.g. an UPDATE or DELETE on an append-only table."""
+
+
+# What the server says about a statement's rows (a constraint, a bad value), not about the database:
+# a multi-row statement refused with one of these is retried row by row to find whose row it was.
+ROW_ERRORS: Final = (IntegrityError, DatabaseQueryError)

@@ -29,6 +29,7 @@ from actors.database import Database, Row
 from engine.postgres_gateway import PostgresGateway
 from sql.statements import Statement
 from supervisors import ChildSpec, EventBus, Supervisor
+from tests.asgi_kit import lifespan, read_body
 from tests.infra.conftest import db_url, gateway, pg_server, redis_server, schema, xorj_home  # noqa: F401
 from tests.runtime.conftest import Tree, running
 
@@ -70,19 +71,9 @@ class AlertmanagerStandIn:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                event = await receive()
-                if event["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            await lifespan(receive, send)
+            return
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.posted.append(Posted(scope["path"], headers.get("content-type", ""), json.loads(body)))
         self.changed.set()

@@ -41,8 +41,7 @@ def _keys(desk: Desk) -> list[Pubkey]:
     """Real accounts (the demo vault's token accounts, the pools) and a few that do not exist."""
     manifest = desk.node.manifest
     mints = [Pubkey.from_string(m["mint"]) for m in manifest["mints"].values()]
-    pools = [Pubkey.from_string(p["pool"]) for p in manifest["pools"].values()] if isinstance(
-        manifest["pools"], dict) else [Pubkey.from_string(p["pool"]) for p in manifest["pools"]]
+    pools = [Pubkey.from_string(p["pool"]) for p in manifest["pools"].values()]
     return [*(desk.vault.vault_token_account(desk.owner, m) for m in mints), *pools,
             *(Pubkey.new_unique() for _ in range(3))]
 

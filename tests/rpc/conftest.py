@@ -35,6 +35,8 @@ from solders.message import Message
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
+from tests.asgi_kit import lifespan, read_body
+
 BLOCKHASH = "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N"
 CONTEXT = {"slot": 2792, "apiVersion": "2.0.15"}
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
@@ -116,19 +118,9 @@ class SolanaRpcNode:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                event = await receive()
-                if event["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            event = await receive()
-            body += event.get("body", b"")
-            if not event.get("more_body", False):
-                break
+            await lifespan(receive, send)
+            return
+        body = await read_body(receive)
         request = json.loads(body)
         items = request if isinstance(request, list) else [request]
         self.bodies.append(body)
