@@ -237,6 +237,8 @@ class Executor(Actor):
         desk.targets.add(ctx.self_ref)
         desk.price_subscribers.add(ctx.self_ref)
         desk.checks.add(ctx.self_ref)
+        for mint in desk.market.decimals:  # derived once here (memoised), not on the decision path
+            desk.vault.vault_token_account(self.owner, Pubkey.from_string(mint))
         self._show()
         ctx.started()
         EXECUTORS_ACTIVE.inc()

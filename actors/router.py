@@ -40,9 +40,10 @@ from actors.rpc_client import SolanaRpc
 from actors.trade_execution import Route
 from contracts.amm_client import FEE_DENOMINATOR, AmmClient, Pool, decode_pool, quote
 
-__all__ = ["LocalAmmRouter", "NoRoute", "Quote", "Router", "minimum_out"]
+__all__ = ["SLOT_S", "LocalAmmRouter", "NoRoute", "Quote", "Router", "minimum_out"]
 
 BPS: Final = 10_000
+SLOT_S: Final = 0.4  # a Solana slot: the natural ``reserve_max_age_s``
 
 
 class NoRoute(Exception):

@@ -10,8 +10,10 @@ Owns: `SharedRpc`, a `SolanaRpc` over another one (the node's `ActorRpc`) that
   one refresh (single flight);
 - merges the ``getMultipleAccounts`` of callers that ask at the same moment (a ranking change
   reaching thousands of executors, each reading its vault) through an `actors.batcher.Batcher`:
-  their keys, de-duplicated, go out ``MAX_KEYS`` per call (the RPC's limit), the chunks in
-  parallel, and each caller gets its own accounts in its own order;
+  their keys, de-duplicated, go out ``MAX_KEYS`` per call (the RPC's limit), the calls as one
+  JSON-RPC batch (`SolanaRpc.get_multiple_accounts_batch`: a POST per ``max_batch`` calls -- HTTP
+  exchanges, not keys, are what a client pays for), and each caller gets its own accounts in its
+  own order;
 - passes every other call to the RPC it wraps.
 
 Failure it contains: none of its own -- a failed call raises the wrapped RPC's typed error to every
@@ -86,7 +88,6 @@ class SharedRpc(DelegatingRpc):
         if len(reads) == 1:
             read = reads[0]
             return [await self.inner.get_multiple_accounts(read.keys, read.commitment, timeout=read.timeout)]
-        answers: list[GetMultipleAccountsResp | Exception] = []
         by_commitment: dict[CommitmentLevel | None, list[int]] = {}
         for index, read in enumerate(reads):
             by_commitment.setdefault(read.commitment, []).append(index)
@@ -95,29 +96,16 @@ class SharedRpc(DelegatingRpc):
             keys = list(dict.fromkeys(key for i in indexes for key in reads[i].keys))
             timeouts = [t for i in indexes if (t := reads[i].timeout) is not None]
             timeout = min(timeouts) if timeouts else None
+            chunks = [keys[start:start + MAX_KEYS] for start in range(0, len(keys), MAX_KEYS)]
             found: dict[Pubkey, tuple[Account | None, int]] = {}
-            failed: list[RpcError] = []
-
-            async def chunk(part: list[Pubkey], commitment: CommitmentLevel | None = commitment,
-                            timeout: float | None = timeout,
-                            found: dict[Pubkey, tuple[Account | None, int]] = found,
-                            failed: list[RpcError] = failed) -> None:
-                try:
-                    answer = await self.inner.get_multiple_accounts(part, commitment, timeout=timeout)
-                except RpcError as exc:  # re-raised below, typed, to every caller of the batch
-                    failed.append(exc)
-                    return
+            for part, answer in zip(chunks, await self.inner.get_multiple_accounts_batch(
+                    chunks, commitment, timeout=timeout), strict=True):
+                if isinstance(answer, RpcError):  # typed, to every caller of the batch
+                    raise answer
                 for key, account in zip(part, answer.value, strict=True):
                     found[key] = (account, answer.context.slot)
-
-            async with trio.open_nursery() as nursery:
-                for start in range(0, len(keys), MAX_KEYS):
-                    nursery.start_soon(chunk, keys[start:start + MAX_KEYS])
-            if failed:
-                raise failed[0]
             for i in indexes:
                 mine = [found[key] for key in reads[i].keys]
                 slot = min((s for _, s in mine), default=0)
                 results[i] = GetMultipleAccountsResp([a for a, _ in mine], RpcResponseContext(slot))
-        answers.extend(results[i] for i in range(len(reads)))
-        return answers
+        return [results[i] for i in range(len(reads))]

@@ -73,7 +73,7 @@ from solders.account import Account
 from solders.commitment_config import CommitmentLevel
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from solders.rpc.responses import GetLatestBlockhashResp, GetMultipleAccountsResp
+from solders.rpc.responses import GetMultipleAccountsResp
 
 from actors.alerts import Alert
 from actors.executor import Desk, Executor, ExecutorSettings, Market, conflate_executor, executor_name
@@ -82,8 +82,8 @@ from actors.kill_switches import KillSwitches
 from actors.planning import Limits, PlanInput, plan_rebalance
 from actors.portfolio import TOKEN_ACCOUNT_SIZE, Holding, vault_holdings, weights
 from actors.price_feed import Price, PriceBook, PriceSubscribers
-from actors.router import LocalAmmRouter
-from actors.rpc_client import ActorRpc, DelegatingRpc, RpcClient, RpcClientActor, SolanaRpc
+from actors.router import SLOT_S, LocalAmmRouter
+from actors.rpc_client import ActorRpc, DelegatingRpc, RpcClient, RpcClientActor, RpcNodeError, SolanaRpc
 from actors.shared_rpc import SharedRpc
 from actors.trade_execution import ExecutionSettings, execute_attempt, sign_attempt
 from actors.trade_lifecycle import FailureReason, TradeStatus, intent_id
@@ -96,6 +96,8 @@ from contracts.amm_client import AmmClient, decode_pool
 from contracts.pda import TOKEN_PROGRAM_ID
 from contracts.vault_client import VaultClient
 from engine.embedded_postgres import run_embedded_postgres
+from engine.gc_policy import freeze_long_lived, unfreeze
+from engine.gc_policy import tune as tune_gc
 from engine.postgres_gateway import PostgresGateway
 from engine.trading import market_from_manifest
 from sql.migrate import migrate
@@ -111,9 +113,11 @@ from supervisors import (
 )
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-CHAIN: Final = ("--slot-ms", "100", "--blockhash-window", "150", "--finalize-slots", "4",
-                "--confirm-slots", "1", "--genesis", "market", "--price-port", "0", "--seed", "11")
-RESERVE_MAX_AGE_S: Final = 0.1  # one slot of CHAIN
+# Mainnet's slot time, so the engine's caches (pool reserves for one slot, SLOT_S) age as they do in
+# production: a decision pays an RPC read only when it lands on a refresh.
+CHAIN: Final = ("--slot-ms", str(round(SLOT_S * 1000)), "--blockhash-window", "150", "--finalize-slots",
+                "4", "--confirm-slots", "1", "--genesis", "market", "--price-port", "0", "--seed", "11")
+RESERVE_MAX_AGE_S: Final = SLOT_S  # the engine's (engine.trading)
 DECISIONS: Final = 2_000
 PERSISTED_DECISIONS: Final = 300
 FANOUTS: Final = (1_000, 10_000)
@@ -167,9 +171,9 @@ def _token_account(mint: Pubkey, owner: Pubkey, amount: int) -> bytes:
 class SyntheticVaults(DelegatingRpc):
     """The fan-out's one synthetic part: vault balances of users that do not exist on chain.
 
-    Every call goes to the wrapped (real) RPC; a ``getMultipleAccounts`` answer then has the
-    accounts registered here put in place of what the chain said (nothing). Sends are refused: the
-    fan-out's transactions reference vaults that do not exist."""
+    Every call goes to the wrapped (real) RPC; a ``getMultipleAccounts`` answer (alone or in a
+    batch) then has the accounts registered here put in place of what the chain said (nothing).
+    Sends are refused: the fan-out's transactions reference vaults that do not exist."""
 
     def __init__(self, inner: SolanaRpc) -> None:
         super().__init__(inner)
@@ -179,20 +183,26 @@ class SyntheticVaults(DelegatingRpc):
         self.accounts[key] = Account(lamports=2_039_280, data=_token_account(mint, vault_pda, amount),
                                      owner=TOKEN_PROGRAM_ID, executable=False, rent_epoch=0)
 
-    async def get_latest_blockhash(
-        self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
-    ) -> GetLatestBlockhashResp:
-        return await self.inner.get_latest_blockhash(commitment, timeout=timeout)
+    def _overlay(self, pubkeys: Sequence[Pubkey], answer: GetMultipleAccountsResp) -> GetMultipleAccountsResp:
+        if not any(k in self.accounts for k in pubkeys):
+            return answer
+        value = [self.accounts.get(k, real) for k, real in zip(pubkeys, answer.value, strict=True)]
+        return GetMultipleAccountsResp(value, answer.context)
 
     async def get_multiple_accounts(
         self, pubkeys: Sequence[Pubkey], commitment: CommitmentLevel | None = None,
         *, timeout: float | None = None,
     ) -> GetMultipleAccountsResp:
         answer = await self.inner.get_multiple_accounts(pubkeys, commitment, timeout=timeout)
-        if not any(k in self.accounts for k in pubkeys):
-            return answer
-        value = [self.accounts.get(k, real) for k, real in zip(pubkeys, answer.value, strict=True)]
-        return GetMultipleAccountsResp(value, answer.context)
+        return self._overlay(pubkeys, answer)
+
+    async def get_multiple_accounts_batch(
+        self, key_lists: Sequence[Sequence[Pubkey]], commitment: CommitmentLevel | None = None,
+        *, timeout: float | None = None,
+    ) -> list[GetMultipleAccountsResp | RpcNodeError]:
+        answers = await self.inner.get_multiple_accounts_batch(key_lists, commitment, timeout=timeout)
+        return [self._overlay(keys, a) if isinstance(a, GetMultipleAccountsResp) else a
+                for keys, a in zip(key_lists, answers, strict=True)]
 
     async def send_transaction(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the fan-out bench sends nothing")
@@ -286,16 +296,16 @@ async def _decisions(bench: Bench, n: int, persisted: int) -> dict[str, float]:
     warm_spans: list[float] = []
     for i in range(2 * n + persisted):
         warm = n <= i < 2 * n
+        t_read = time.perf_counter()
+        vault = await vault_holdings(bench.rpc, bench.vault, owner, market.decimals, timeout=5.0)
+        reads.append(time.perf_counter() - t_read)
         if warm:  # both caches refreshed just before the span: what it costs without any RPC in it
             await router.quote(
                 market.usdc_mint, jup, 1_000, 100, authority=vault_pda,
                 source=bench.vault.vault_token_account(owner, Pubkey.from_string(market.usdc_mint)),
                 destination=bench.vault.vault_token_account(owner, jup_key), timeout=5.0)
             await bench.rpc.get_latest_blockhash(CommitmentLevel.Confirmed, timeout=5.0)
-        t_read = time.perf_counter()
-        vault = await vault_holdings(bench.rpc, bench.vault, owner, market.decimals, timeout=5.0)
         started = time.perf_counter()
-        reads.append(started - t_read)
         fresh = {m: p.usd for m in market.decimals if (p := bench.prices.fresh(m)) is not None}
         plan = plan_rebalance(PlanInput(
             usdc_mint=market.usdc_mint,
@@ -358,7 +368,8 @@ async def _enrol(bench: Bench, owners: Sequence[Pubkey], profile: str) -> None:
 async def _fanout(bench: Bench, n: int, profile: str) -> float:
     owners = [Keypair().pubkey() for _ in range(n)]
     await _enrol(bench, owners, profile)
-    synthetic = SyntheticVaults(bench.rpc)
+    synthetic = SyntheticVaults(ActorRpc(bench.registry.ref("rpc_client"), default_timeout_s=30.0))
+    rpc = SharedRpc(synthetic)  # layered as the engine's desk: SharedRpc over the node's RPC
     usdc = Pubkey.from_string(bench.market.usdc_mint)
     for owner in owners:
         synthetic.add(bench.vault.vault_token_account(owner, usdc), usdc, bench.vault.vault(owner),
@@ -382,7 +393,7 @@ async def _fanout(bench: Bench, n: int, profile: str) -> float:
     desk = Desk(
         trades=TradeStore(bench.db, FANOUT_DB_TIMEOUT_S), jobs=JobStore(bench.db, FANOUT_DB_TIMEOUT_S),
         users=UserStore(bench.db, FANOUT_DB_TIMEOUT_S),
-        rpc=synthetic, bot=bench.bot, vault=bench.vault, router=bench.router(synthetic),
+        rpc=rpc, bot=bench.bot, vault=bench.vault, router=bench.router(rpc),
         prices=bench.prices, leaders=leaders,
         switches=KillSwitches(alerts=sink),
         breakers=TradingBreakers(_NEVER_TRIPS, alerts=sink), alerts=sink,
@@ -408,6 +419,7 @@ async def _fanout(bench: Bench, n: int, profile: str) -> float:
         # The views are written by the executors themselves; polling them under the deadline.
         while sum(1 for v in desk.views.values() if v.state == "idle") < n:  # noqa: ASYNC110
             await trio.sleep(0.05)
+    freeze_long_lived()  # as the engine does once its executors started (engine.gc_policy)
     leaders.set(profile, _leader(bench, {bench.market.usdc_mint: 1_000.0, bench.mint("JUP"): 1_000.0}))
     started = time.perf_counter()
     full = targets.publish(TargetChanged(profile, LEADER, "ranking"))
@@ -429,6 +441,7 @@ async def _fanout(bench: Bench, n: int, profile: str) -> float:
     if count != n:
         raise RuntimeError(f"fan-out to {n}: {count} signed trades persisted, expected {n}")
     await ask(bench.registry.ref("fanouts"), TerminateChild(pool_name), timeout=120)
+    unfreeze()
     return elapsed
 
 
@@ -574,6 +587,7 @@ async def _run(workdir: Path, sizes: Sizes) -> dict[str, float]:
 def measure(sizes: Sizes) -> dict[str, float]:
     """Run the suite at ``sizes``: raw numbers by name (ms, s, per second)."""
     logging.getLogger("xorj").setLevel(logging.ERROR)  # thousands of executors say "idle" and "waiting"
+    tune_gc()  # the engine's collector thresholds, as `engine.node.Node` sets them
     workdir = Path(tempfile.mkdtemp(prefix="xorj-bench-executors-"))
     workdir.chmod(0o755)  # the embedded postgres user must reach its files
     try:

@@ -14,7 +14,8 @@ from typing import Final
 
 from solders.pubkey import Pubkey
 
-_USERS_CACHED: Final = 20_000  # vaults; each has a few token accounts
+_USERS_CACHED: Final = 20_000  # vaults
+_TOKEN_ACCOUNTS_PER_USER: Final = 8  # a vault's token accounts: one per market mint
 
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
@@ -48,7 +49,7 @@ def pool_address(mint_x: Pubkey, mint_y: Pubkey, amm_program: Pubkey) -> tuple[P
     return Pubkey.find_program_address([b"pool", bytes(mint_a), bytes(mint_b)], amm_program)
 
 
-@lru_cache(maxsize=4 * _USERS_CACHED)
+@lru_cache(maxsize=_TOKEN_ACCOUNTS_PER_USER * _USERS_CACHED)
 def associated_token_address(wallet: Pubkey, mint: Pubkey) -> Pubkey:
     """The associated token account; `wallet` may be a PDA (off the curve)."""
     return Pubkey.find_program_address(

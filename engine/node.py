@@ -51,6 +51,8 @@ from engine.control_socket import CommandError, CommandSpec, serve_control_socke
 from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
 from engine.embedded_postgres import run_embedded_postgres
 from engine.embedded_redis import run_embedded_redis
+from engine.gc_policy import tune as tune_gc
+from engine.gc_policy import unfreeze as unfreeze_gc
 from engine.http_server import DependencyHealth, HealthReport, serve_http
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway
@@ -123,6 +125,14 @@ class Node:
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         cfg.xorj_home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tune_gc()
+        try:
+            await self._serve(task_status)
+        finally:
+            unfreeze_gc()  # what start-up froze (engine.gc_policy) is the collector's again
+
+    async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
+        cfg = self.config
         async with AsyncExitStack() as servers:
             database_url = await servers.enter_async_context(_database_url(cfg))
             redis_url = await servers.enter_async_context(_redis_url(cfg))

@@ -61,7 +61,7 @@ from actors.executor import (
 from actors.job_store import JobStore
 from actors.kill_switches import KillSwitches, KillSwitchStore
 from actors.price_feed import PriceBook, PriceFeed, PriceFeedSettings, PriceSubscribers, conflate_prices
-from actors.router import LocalAmmRouter
+from actors.router import SLOT_S, LocalAmmRouter
 from actors.rpc_client import ActorRpc, RpcError
 from actors.scorer import RankingsSubscribers
 from actors.shared_rpc import SharedRpc
@@ -76,6 +76,7 @@ from contracts.vault_client import VaultClient
 from engine.alert_commands import alerter_settings, redis_publisher
 from engine.bot_key import BotKeyError, bot_key_path, describe_bot_key, load_bot_key
 from engine.config import Config
+from engine.gc_policy import freeze_long_lived
 from engine.postgres_gateway import PostgresGateway
 from engine.redis_gateway import RedisGateway
 from engine.risk_commands import breaker_settings, kill_switch_mirror
@@ -197,7 +198,7 @@ class Trading:
             resend_every_s=2.0, checkpoint=_crash_hook(cfg.xorj_crash_at))
         self.desk = Desk(
             trades=self.trades, jobs=self.jobs, users=self.users, rpc=self.rpc, bot=bot, vault=vault,
-            router=LocalAmmRouter(self.rpc, amm, reserve_max_age_s=0.4),  # pool reserves: one slot
+            router=LocalAmmRouter(self.rpc, amm, reserve_max_age_s=SLOT_S),  # pool reserves: one slot
             prices=self.prices, leaders=self.leaders, switches=self.switches, breakers=self.breakers,
             alerts=self.alerts, market=market,
             settings=ExecutorSettings(
@@ -295,7 +296,8 @@ class _RiskWatch(Actor):
 class _TradingStart(Actor):
     """Once per start of the trading subtree: settle the trades of users that are not enabled
     (no executor will), enrol the local chain's demo users (ENROLL_DEMO_USERS, on by default: a
-manifest means a local chain), start an executor per enabled user."""
+manifest means a local chain), start an executor per enabled user, then freeze the long-lived heap
+(`engine.gc_policy`)."""
 
     def __init__(self, trading: Trading) -> None:
         self._trading = trading
@@ -338,6 +340,7 @@ manifest means a local chain), start an executor per enabled user."""
         for user in await trading.users.enabled():
             await trading.enabler.start(user)
         log.info("executors started", extra={"executors": len(trading.targets)})
+        freeze_long_lived()  # the node's long-lived state is built: later collections skip it
 
 
 class Enabler:

@@ -12,15 +12,16 @@ from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
 from solders.rpc.responses import GetLatestBlockhashResp, GetMultipleAccountsResp
 
-from actors.rpc_client import RpcClient, RpcError, RpcUnavailable, SolanaRpc
+from actors.rpc_client import RpcClient, RpcError, RpcNodeError, RpcUnavailable, SolanaRpc
 from actors.shared_rpc import MAX_KEYS, SharedRpc
 from tests.trades.conftest import Desk
 
 
 class Counting(RpcClient):
-    """The real client, counting what reaches the chain."""
+    """The real client, counting what reaches the chain: keys per read, calls per batch."""
 
     accounts_calls: list[int]
+    batches: list[int]
     blockhash_calls: int
 
     async def get_multiple_accounts(
@@ -29,6 +30,14 @@ class Counting(RpcClient):
     ) -> GetMultipleAccountsResp:
         self.accounts_calls.append(len(pubkeys))
         return await super().get_multiple_accounts(pubkeys, commitment, timeout=timeout)
+
+    async def get_multiple_accounts_batch(
+        self, key_lists: Sequence[Sequence[Pubkey]], commitment: CommitmentLevel | None = None,
+        *, timeout: float | None = None,
+    ) -> list[GetMultipleAccountsResp | RpcNodeError]:
+        self.accounts_calls.extend(len(keys) for keys in key_lists)
+        self.batches.append(len(key_lists))
+        return await super().get_multiple_accounts_batch(key_lists, commitment, timeout=timeout)
 
     async def get_latest_blockhash(
         self, commitment: CommitmentLevel | None = None, *, timeout: float | None = None
@@ -49,10 +58,11 @@ def _keys(desk: Desk) -> list[Pubkey]:
 async def test_concurrent_reads_share_calls_and_each_caller_gets_its_own_accounts(desk: Desk) -> None:
     keys = _keys(desk)
     async with Counting(desk.node.url, rate_per_s=5000.0, burst=500, default_timeout_s=5.0) as inner:
-        inner.accounts_calls, inner.blockhash_calls = [], 0
+        inner.accounts_calls, inner.batches, inner.blockhash_calls = [], [], 0
         shared = SharedRpc(inner)
         asks = [keys[i % len(keys):] + keys[:i % len(keys)] for i in range(150)]  # overlapping, rotated
-        asks = [a[: 1 + i % 6] for i, a in enumerate(asks)]
+        # ... plus two keys of their own each: 300 more, so the merged keys need several calls
+        asks = [[*a[: 1 + i % 6], Pubkey.new_unique(), Pubkey.new_unique()] for i, a in enumerate(asks)]
         got: dict[int, GetMultipleAccountsResp] = {}
 
         async def read(i: int) -> None:
@@ -61,12 +71,15 @@ async def test_concurrent_reads_share_calls_and_each_caller_gets_its_own_account
         async with trio.open_nursery() as nursery:
             for i in range(len(asks)):
                 nursery.start_soon(read, i)
-        calls = list(inner.accounts_calls)
+        calls, batches = list(inner.accounts_calls), list(inner.batches)
         direct = (await inner.get_multiple_accounts(keys, timeout=5.0)).value
     truth = dict(zip(keys, direct, strict=True))
     for i, ask in enumerate(asks):
-        assert list(got[i].value) == [truth[k] for k in ask]
-    assert sum(calls) <= len(keys) * 2 and len(calls) <= 2  # merged: not 150 calls
+        assert list(got[i].value) == [truth.get(k) for k in ask]  # a fresh key is no account
+    # merged: each distinct key asked once, at most MAX_KEYS a call, the calls in one or two batches
+    distinct = len(keys) + 2 * len(asks)
+    assert sum(calls) <= distinct + len(keys) and max(calls) <= MAX_KEYS
+    assert len(calls) <= 2 * (distinct // MAX_KEYS + 1) and 1 <= len(batches) <= 2
 
 
 async def test_a_failed_merged_read_reaches_every_caller_typed() -> None:

@@ -129,6 +129,11 @@ def test_xorj_run_serves_tree_crash_restart_metrics_and_exits_0_on_sigterm(
     health = httpx.get(f"{metrics_url}/health", timeout=10)
     assert health.json()["node"]["state"] == "running"
 
+    # once its executors run, the node moves its long-lived heap out of the collector's way
+    frozen = log.wait_for("the heap frozen after start-up", msg="long-lived objects frozen")
+    assert isinstance(frozen["objects"], int) and frozen["objects"] > 10_000
+    assert any(e.get("msg") == "executors started" for e in log.events[: log.events.index(frozen)])
+
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     log.wait_for("the last line", msg="engine stopped")

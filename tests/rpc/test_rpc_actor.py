@@ -12,17 +12,19 @@ from collections.abc import Callable
 import pytest
 import trio
 from solders.rpc.requests import GetBalance, GetSlot
-from solders.rpc.responses import GetBalanceResp, GetSlotResp
+from solders.rpc.responses import GetBalanceResp, GetMultipleAccountsResp, GetSlotResp
 from solders.signature import Signature
 
 from actors import ActorDied, ask
 from actors.rpc_client import (
+    ActorRpc,
     BlockhashNotFound,
     GetLatestBlockhashMsg,
     GetRpcHealth,
     GetSignatureStatusesMsg,
     GetTransactionsMsg,
     RetryPolicy,
+    RpcBatch,
     RpcCall,
     RpcClient,
     RpcClientActor,
@@ -82,6 +84,13 @@ async def test_the_actor_answers_each_message_type_with_its_typed_result() -> No
             balance = await ask(rpc, RpcCall(GetBalance(tx.message.account_keys[0]), GetBalanceResp),
                                 timeout=5.0)
             assert balance.value == 5000
+            key = tx.message.account_keys[0]
+            batched = await ask(rpc, RpcBatch((GetBalance(key), GetBalance(key)), GetBalanceResp),
+                                timeout=5.0)
+            assert [b.value for b in batched] == [5000, 5000]  # one POST, an answer per request
+            reads = await ActorRpc(rpc).get_multiple_accounts_batch([[key], [key, key]], timeout=5.0)
+            assert [[a.lamports if a else None for a in r.value] for r in reads
+                    if isinstance(r, GetMultipleAccountsResp)] == [[7, None], [7, None]]  # the stand-in's
 
             server.node.errors["sendTransaction"] = preflight_failure(
                 "BlockhashNotFound", [], "Transaction simulation failed: Blockhash not found")
