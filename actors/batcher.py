@@ -60,19 +60,45 @@ def batcher_field(flush_of: Callable[[Any], Callable[[Sequence[Any]], Awaitable[
 
 @attrs.define(eq=False)
 class _Slot(Generic[In, Out]):
+    """One submitted item and its submitter, who parks until woken: for its result, or for its turn
+    to flush. (trio's low-level parking, not a `trio.Event` per item: a fan-out queues tens of
+    thousands of items, and an Event costs a parking lot each.)"""
+
     item: In
-    wake: trio.Event = attrs.field(factory=trio.Event)
+    task: trio.lowlevel.Task | None = None  # the submitter, while parked
+    woken: bool = False  # woken while not parked: the next `park` returns at once
     done: bool = False
     value: Out | None = None
     error: BaseException | None = None
     traceback: TracebackType | None = None
+
+    def wake(self) -> None:
+        if self.task is None:
+            self.woken = True
+            return
+        task, self.task = self.task, None
+        trio.lowlevel.reschedule(task)
+
+    async def park(self) -> None:
+        """Until `wake` (a checkpoint: cancellable, and it yields even when already woken)."""
+        if self.woken:
+            self.woken = False
+            await trio.lowlevel.checkpoint()
+            return
+        self.task = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def settle(self, value: Out | None, error: BaseException | None) -> None:
         self.done, self.value, self.error = True, value, error
         # One exception object may go to many waiters: each raises it from the flush's traceback,
         # so the traceback does not grow by every waiter's frames.
         self.traceback = None if error is None else error.__traceback__
-        self.wake.set()
+        self.wake()
 
 
 class Batcher(Generic[In, Out]):
@@ -106,9 +132,7 @@ class Batcher(Generic[In, Out]):
         try:
             while not slot.done:
                 if self._flushing:
-                    await slot.wake.wait()
-                    if not slot.done:
-                        slot.wake = trio.Event()  # woken to flush: it is our turn
+                    await slot.park()  # for the result, or for our turn to flush
                     continue
                 await self._lead()
         except BaseException:
@@ -169,4 +193,4 @@ class Batcher(Generic[In, Out]):
     def _pass_turn(self) -> None:
         """No flush running and items queued: wake the oldest, whose submitter flushes next."""
         if not self._flushing and self._queued:
-            self._queued[0].wake.set()
+            self._queued[0].wake()

@@ -1,9 +1,11 @@
 """Executors suite (issue 6): the decision latency of one executor, the fan-out of one ranking change
 to thousands of executors, trades end to end on the local chain, and trade-state writes on Postgres.
 
-Everything real: one ``python -m localnet --genesis market`` node (programs, pools, demo vaults),
-one embedded PostgreSQL with every migration, the RPC client actor under a supervisor, the engine's
-`SharedRpc` and a `LocalAmmRouter` with a one-slot reserve cache (``RESERVE_MAX_AGE_S``).
+Everything real: one ``python -m localnet --genesis market`` node (programs, pools, demo vaults) at
+mainnet's 400 ms slot, one embedded PostgreSQL with every migration, the RPC client actor under a
+supervisor, the engine's `SharedRpc` and a `LocalAmmRouter` with the engine's one-slot reserve cache
+(``RESERVE_MAX_AGE_S``), and the engine's garbage-collector policy (`engine.gc_policy`: its
+thresholds, and the heap frozen once the executors run, as the node does after start-up).
 Starting the chain and PostgreSQL is not timed.
 
 Figures:
@@ -26,8 +28,9 @@ Figures:
   leader of their risk profile is set and ONE `TargetChanged` is published. Timed: from the publish
   to the moment the last of the N planned transactions is signed and persisted (counted at the
   ``after_persist`` checkpoint; the database count is checked after). Each executor does what it
-  does in production: read its settings (Postgres), read its vault (a real ``getMultipleAccounts``
-  to the chain), plan, write the job row, quote, insert the intent, sign, persist. SYNTHETIC: the
+  does in production: read its settings (Postgres), read its vault (real ``getMultipleAccounts``
+  calls to the chain, merged with the other executors' reads into JSON-RPC batches by `SharedRpc`),
+  plan, write the job row, quote, insert the intent, sign, persist. SYNTHETIC: the
   users' vault balances. The users and vaults do not exist on chain (creating 10,000 vaults on the
   local chain takes longer than the whole suite may); the read is sent to the chain for real and
   its answer (empty accounts) is overlaid with 1,000 USDC per vault, encoded as real SPL token
