@@ -368,23 +368,22 @@ class Executor(Actor):
             open_breakers=desk.breakers.open_breakers(user.user_id), symbols=market.symbols,
         ))
         self._priced_at = dict(fresh)
-        self._show(leader=leader.wallet, scoring_run_id=leader.run_id, last_trigger=trigger,
-                   last_plan_at=time.time())
+        planned: dict[str, Any] = {"leader": leader.wallet, "scoring_run_id": leader.run_id,
+                                   "last_trigger": trigger, "last_plan_at": time.time()}
         rejections = tuple(plan.rejections)
         if not plan.legs:
             if rejections != self._last_rejections:  # a changed refusal is worth a row, a repeat is not
-                job = await desk.jobs.create(
+                planned["last_job"] = await desk.jobs.create(
                     user.user_id, trader=leader.wallet, scoring_run_id=leader.run_id, trigger=trigger,
                     plan=plan.as_json(), status=JobStatus.CANCELLED if plan.blocked else JobStatus.COMPLETED,
                     reason=_reason(plan) or "in balance")
-                self._show(last_job=job)
             self._last_rejections = rejections
-            self._show(state="paused" if plan.blocked else "idle", detail=_reason(plan))
+            self._show(state="paused" if plan.blocked else "idle", detail=_reason(plan), **planned)
             return
         self._last_rejections = rejections
         job = await desk.jobs.create(user.user_id, trader=leader.wallet, scoring_run_id=leader.run_id,
                                      trigger=trigger, plan=plan.as_json())
-        self._show(state="trading", last_job=job, detail=f"{len(plan.legs)} leg(s)")
+        self._show(state="trading", last_job=job, detail=f"{len(plan.legs)} leg(s)", **planned)
         await self._run_job(job, plan.legs, started)
 
     async def _run_job(self, job: str, legs: tuple[PlannedLeg, ...], started: float | None) -> None:

@@ -9,6 +9,7 @@ in the pre-0.30 Anchor style (camelCase) that anchorpy 0.21 reads.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 
 import attrs
 
@@ -22,6 +23,13 @@ class AccountSpec:
     signer: bool = False
 
 
+@cache
+def _discriminator(preimage: str) -> bytes:
+    """Anchor's 8-byte discriminator: sha256("<namespace>:<name>")[:8] (a few dozen names, each
+    hashed once: every instruction built and every event decoded asks for one)."""
+    return hashlib.sha256(preimage.encode()).digest()[:8]
+
+
 @attrs.frozen
 class InstructionDef:
     name: str
@@ -30,7 +38,7 @@ class InstructionDef:
 
     @property
     def discriminator(self) -> bytes:
-        return hashlib.sha256(f"global:{self.name}".encode()).digest()[:8]
+        return _discriminator(f"global:{self.name}")
 
 
 @attrs.frozen
@@ -43,7 +51,7 @@ class TypeDef:
 
     @property
     def discriminator(self) -> bytes:
-        return hashlib.sha256(f"{self.namespace}:{self.name}".encode()).digest()[:8]
+        return _discriminator(f"{self.namespace}:{self.name}")
 
 
 @attrs.frozen
