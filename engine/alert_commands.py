@@ -5,7 +5,10 @@ Owns: `alert_commands(db)` (the `CommandSpec` the node merges into its command t
 `alerter_settings(config)` (the one place the alerter's `Config` settings become its
 `AlerterSettings`) and `redis_publisher(gateway)`, which adapts the Redis gateway to the alerter's
 `publish` contract: the gateway's `RedisUnavailable` (its timeout included) becomes
-`PublishFailed`, since `actors` may not import `engine` to catch it.
+`PublishFailed`, since `actors` may not import `engine` to catch it; and `gateway_alerts`, which
+turns a gateway's outage and recovery (`engine.asyncio_gateway.AsyncioGateway.watch`) into
+``dependency_down`` / ``dependency_up`` alerts, so an outage is raised even when no executor is
+there to notice it.
 
 Failure it contains: a bad argument (a ``since`` that is neither an ISO-8601 timestamp nor a
 duration, a limit out of range) or a database that is down. Each becomes a `CommandError` -- one
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from actors.alerter import AlerterSettings, Publish, PublishFailed
+from actors.alerts import Alert, AlertSink, Severity
 from actors.database import Database
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec
@@ -144,3 +148,18 @@ def redis_publisher(redis: RedisGateway, *, timeout: float = PUBLISH_TIMEOUT_S) 
             raise PublishFailed(str(exc)) from exc
 
     return publish
+
+
+def gateway_alerts(
+    alerts: AlertSink, subject: str, what: str, severity: Severity,
+) -> Callable[[bool, str | None], None]:
+    """A gateway's `watch`: its outage a ``dependency_down`` of ``severity``, its recovery an INFO
+    ``dependency_up`` (subject ``subject``, ``details.what`` as the executors name it)."""
+
+    def watch(up: bool, error: str | None) -> None:
+        if up:
+            alerts(Alert(Severity.INFO, "dependency_up", subject, {"what": what}))
+        else:
+            alerts(Alert(severity, "dependency_down", subject, {"what": what, "error": error}))
+
+    return watch

@@ -36,6 +36,7 @@ _log = logging.getLogger("xorj.gateway")
 
 T = TypeVar("T")
 C = TypeVar("C")
+GatewayState = Literal["up", "down", "connecting"]
 
 
 def _consume_outcome(fut: asyncio.Future[Any]) -> None:
@@ -52,7 +53,7 @@ async def open_gateway_loop(name: str) -> AsyncIterator[trio_asyncio.TrioEventLo
     async with trio_asyncio.open_loop() as loop:
         def stray(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             _log.warning("asyncio error on the gateway loop", extra={
-                "gateway": name, "message": context.get("message"), "error": repr(context.get("exception"))})
+                "gateway": name, "detail": context.get("message"), "error": repr(context.get("exception"))})
 
         loop.set_exception_handler(stray)
         yield loop
@@ -103,9 +104,38 @@ class AsyncioGateway(Generic[C]):
         self._rng = rng
         self._loop: trio_asyncio.TrioEventLoop | None = None
         self._client: C | None = None
-        self._state: Literal["up", "down", "connecting"] = "connecting"
+        self._state_now: GatewayState = "connecting"
+        self._outage = False  # an outage was announced and has not ended
+        self._silent = False  # the gateway is stopping: its going down is not an outage
         self._latency_ms: float | None = None
         self._last_error: str | None = None
+        # Told of every outage (False, the error) and of the recovery after it (True, None); not of
+        # the first connect, nor of the gateway's own stop. The node turns these into alerts.
+        self.watch: Callable[[bool, str | None], None] | None = None
+
+    @property
+    def _state(self) -> GatewayState:
+        return self._state_now
+
+    @_state.setter
+    def _state(self, value: GatewayState) -> None:
+        was_up, self._state_now = self._state_now == "up", value
+        if value == "up" and self._outage:
+            self._outage = False
+            if self.watch is not None:
+                self.watch(True, None)
+        elif was_up and value != "up" and not self._silent:
+            self._outage = True
+            if self.watch is not None:
+                self.watch(False, self._last_error)
+
+    def _serving(self) -> None:
+        """`serve` begins (again, after a restart): state changes count as outages once more."""
+        self._silent = False
+
+    def _stopping(self) -> None:
+        """`serve` is ending: what follows is the gateway's own stop, not an outage."""
+        self._silent = True
 
     @property
     def redacted_url(self) -> str:
@@ -138,8 +168,8 @@ class AsyncioGateway(Generic[C]):
     def _mark_down(self, error: Exception) -> None:
         if self._state == "up":
             _log.warning(f"{self._name} unavailable", extra={"gateway": self._name, "error": str(error)})
-        self._state = "down" if self._client is not None else "connecting"
         self._last_error = str(error)
+        self._state = "down" if self._client is not None else "connecting"
 
     async def _on_loop(
         self, loop: trio_asyncio.TrioEventLoop, coro: Awaitable[T], timeout: float, what: str

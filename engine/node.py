@@ -43,9 +43,10 @@ from typing import Any
 import trio
 
 from actors.alerter import alerts_from_supervision
+from actors.alerts import Severity
 from actors.rpc_client import GetRpcHealth, RpcClient, RpcClientActor
 from actors.scorer import RankingsSubscribers, Scorer
-from engine.alert_commands import alert_commands, redis_publisher
+from engine.alert_commands import alert_commands, gateway_alerts, redis_publisher
 from engine.config import Config
 from engine.control_socket import CommandError, CommandSpec, serve_control_socket
 from engine.embedded_localnet import LocalnetPorts, localnet_ports, serve_localnet
@@ -145,6 +146,10 @@ class Node:
                     cfg.xorj_home, cfg.localnet_rpc_port, cfg.localnet_price_port)
             self.trading = Trading(cfg, self.postgres, self.redis, self.registry, self.rankings_subscribers,
                                    self.database_ready, lambda: self.localnet_manifest)
+            # an outage is an alert even when no executor is there to notice it
+            alerts = self.trading.alerts
+            self.postgres.watch = gateway_alerts(alerts, "postgres", "database", Severity.CRITICAL)
+            self.redis.watch = gateway_alerts(alerts, "redis", "redis", Severity.WARNING)
             self.root = self._tree()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)

@@ -215,6 +215,7 @@ class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
         cancelled. Calls made while it is not connected fail fast with `DatabaseUnavailable`."""
         if self._loop is not None:
             raise RuntimeError(f"{self._name}: serve() is already running")
+        self._serving()
         async with open_gateway_loop(self._name) as loop:
             self._loop = loop
             started = False
@@ -227,6 +228,7 @@ class PostgresGateway(AsyncioGateway[asyncpg.Pool]):
                     await self._probe_until_broken()
                     await self._drop_pool(loop, reason="health probe failed repeatedly")
             finally:
+                self._stopping()
                 with trio.CancelScope(shield=True):
                     await self._drop_pool(loop, reason="gateway stopping")
                     self._loop = None

@@ -270,6 +270,7 @@ class RedisGateway(AsyncioGateway[aioredis.Redis]):
         cancelled. redis-py reconnects per command, so an outage needs no pool rebuild."""
         if self._loop is not None:
             raise RuntimeError(f"{self._name}: serve() is already running")
+        self._serving()
         async with open_gateway_loop(self._name) as loop:
             self._loop = loop
             try:
@@ -297,6 +298,7 @@ class RedisGateway(AsyncioGateway[aioredis.Redis]):
                         continue
                     self._latency_ms = (trio.current_time() - started_at) * 1000.0
             finally:
+                self._stopping()
                 client, self._client = self._client, None
                 self._state = "down"
                 self._last_error = "gateway stopped"

@@ -74,6 +74,16 @@ async def test_database_outage_mid_trade_sends_nothing_and_recovers_consistent(e
         return not await engine.trades("status IN ('PENDING', 'SUBMITTED')")
     await eventually(all_settled, within=30, what="no trade left PENDING/SUBMITTED")
     await _db_agrees_with_chain(engine)
+
+    # the gateway raised the outage and the recovery itself (subject postgres: not an executor's),
+    # stored once the database was back
+    async def gateway_alerts() -> list[dict[str, Any]] | None:
+        rows = await engine.rows("SELECT kind, severity, details FROM alerts WHERE subject = 'postgres'"
+                                 " ORDER BY id")
+        return rows if {r["kind"] for r in rows} >= {"dependency_down", "dependency_up"} else None
+    told = await eventually(gateway_alerts, within=15, what="the gateway's down and up alerts")
+    assert [(r["kind"], r["severity"]) for r in told][:2] == [
+        ("dependency_down", "CRITICAL"), ("dependency_up", "INFO")], told
     # and trading works again
     again = str((await drill(engine, other))["intent_id"])
     await wait_status(engine, again, 1, {"CONFIRMED"}, within=30)

@@ -121,18 +121,27 @@ async def test_unreachable_server_keeps_the_gateway_connecting_with_the_error_vi
 
 
 async def test_stopped_server_gives_database_unavailable_then_the_gateway_recovers(
-    server_home: Path, nursery: trio.Nursery
+    server_home: Path,
 ) -> None:
+    """... and its watcher hears of the outage once and of the recovery once, never of its own stop."""
     home = server_home
+    told: list[tuple[bool, str | None]] = []
     with trio.fail_after(60):
-        async with run_embedded_postgres(home) as server:
-            gw = PostgresGateway(with_database(server.url, "xorj"), probe_interval=0.1, backoff_max=0.2)
-            await nursery.start(gw.serve)
-            await gw.execute("CREATE TABLE kept (v int)", timeout=5)
-            await gw.execute("INSERT INTO kept VALUES (7)", timeout=5)
-        # Server stopped: calls fail within their deadline instead of hanging.
-        with pytest.raises(DatabaseUnavailable):
-            await gw.fetchval("SELECT v FROM kept", timeout=3)
-        await wait_until(lambda: gw.health().state != "up", within=10)
-        async with run_embedded_postgres(home):
-            assert await _until_ok(gw, "SELECT v FROM kept", within=30) == 7
+        async with trio.open_nursery() as nursery:
+            async with run_embedded_postgres(home) as server:
+                gw = PostgresGateway(with_database(server.url, "xorj"), probe_interval=0.1, backoff_max=0.2)
+                gw.watch = lambda up, error: told.append((up, error))
+                await nursery.start(gw.serve)
+                await gw.execute("CREATE TABLE kept (v int)", timeout=5)
+                await gw.execute("INSERT INTO kept VALUES (7)", timeout=5)
+                assert told == []  # the first connect is not a recovery
+            # Server stopped: calls fail within their deadline instead of hanging.
+            with pytest.raises(DatabaseUnavailable):
+                await gw.fetchval("SELECT v FROM kept", timeout=3)
+            await wait_until(lambda: gw.health().state != "up", within=10)
+            assert len(told) == 1 and told[0][0] is False and told[0][1], told
+            async with run_embedded_postgres(home):
+                assert await _until_ok(gw, "SELECT v FROM kept", within=30) == 7
+                assert told[1:] == [(True, None)]
+                nursery.cancel_scope.cancel()  # the gateway's own stop
+    assert len(told) == 2 and gw.health().state == "down"
