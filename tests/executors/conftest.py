@@ -34,17 +34,16 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
-import httpx
 import pytest
 import trio
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcSignaturesForAddressConfig
 from solders.signature import Signature
 
-from actors.rpc_client import RetryPolicy, RpcClient, confirmed_tx_config
+from actors.rpc_client import RetryPolicy, RpcClient
 from chaos.fault_proxy import FaultProxy, Proxy, open_fault_proxy
 from chaos.toxics import ProxySpec
-from contracts.vault_client import TradeExecuted, VaultClient, trade_events
+from contracts.vault_client import TradeExecuted, VaultClient
 from engine.config import load_config
 from engine.control_socket import CommandError
 from engine.embedded_postgres import EmbeddedPostgres
@@ -53,6 +52,7 @@ from engine.node import Node
 from engine.postgres_gateway import PostgresGateway
 from tests.infra.conftest import db_url, pg_server, redis_server, xorj_home  # noqa: F401
 from tests.localnet.conftest import LocalnetNode, start_node, stop_node
+from tests.trades.conftest import executed, set_faults
 
 T = TypeVar("T")
 
@@ -156,17 +156,10 @@ class Engine:
         return user_id
 
     async def set_faults(self, **knobs: object) -> None:
-        async with httpx.AsyncClient() as http:
-            with trio.fail_after(10):
-                answer = (await http.post(self.chain.url, json={
-                    "jsonrpc": "2.0", "id": 1, "method": "localnet_setFaults", "params": [knobs]})).json()
-        assert "error" not in answer, answer
+        await set_faults(self.chain.url, knobs)
 
     async def executed(self, signature: str) -> list[TradeExecuted]:
-        answer = (await self.rpc.get_transaction(
-            Signature.from_string(signature), confirmed_tx_config(), timeout=5.0)).value
-        assert answer is not None and answer.transaction.meta is not None, signature
-        return trade_events(answer.transaction.meta.log_messages or [])
+        return await executed(self.rpc, signature)
 
     async def landed(self, signature: str) -> bool:
         statuses = await self.rpc.get_signature_statuses([Signature.from_string(signature)], timeout=5.0)

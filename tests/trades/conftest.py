@@ -10,7 +10,7 @@ every assertion about the chain is about this test's own signatures or balance d
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +45,24 @@ def market_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetNo
     node = start_node(tmp_path_factory.mktemp("trades-market"), *MARKET, deadline_s=120.0)
     yield node
     assert stop_node(node) == 0
+
+
+
+async def executed(rpc: RpcClient, signature: str) -> list[TradeExecuted]:
+    """The `TradeExecuted` events of a transaction the chain confirmed."""
+    answer = (await rpc.get_transaction(Signature.from_string(signature), confirmed_tx_config(),
+                                        timeout=5.0)).value
+    assert answer is not None and answer.transaction.meta is not None, signature
+    return trade_events(answer.transaction.meta.log_messages or [])
+
+
+async def set_faults(url: str, knobs: Mapping[str, object]) -> None:
+    """Set the local chain's fault knobs (``localnet_setFaults``) at ``url``."""
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(10):
+            answer = (await http.post(url, json={
+                "jsonrpc": "2.0", "id": 1, "method": "localnet_setFaults", "params": [dict(knobs)]})).json()
+    assert "error" not in answer, answer
 
 
 @attrs.frozen
@@ -96,17 +114,10 @@ class Desk:
         return [(str(s.signature), s.err is None) for s in answer.value]
 
     async def executed(self, rpc: RpcClient, signature: str) -> list[TradeExecuted]:
-        answer = (await rpc.get_transaction(Signature.from_string(signature), confirmed_tx_config(),
-                                            timeout=5.0)).value
-        assert answer is not None and answer.transaction.meta is not None
-        return trade_events(answer.transaction.meta.log_messages or [])
+        return await executed(rpc, signature)
 
     async def set_faults(self, **knobs: Any) -> None:
-        async with httpx.AsyncClient() as http:
-            with trio.fail_after(10):
-                answer = (await http.post(self.node.url, json={
-                    "jsonrpc": "2.0", "id": 1, "method": "localnet_setFaults", "params": [knobs]})).json()
-        assert "error" not in answer, answer
+        await set_faults(self.node.url, knobs)
 
     async def wait_for_height(self, rpc: RpcClient, height: int, *, within: float = 20.0) -> None:
         with trio.fail_after(within):
