@@ -55,12 +55,9 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import statistics
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -95,15 +92,14 @@ from actors.trader_watch import Leader, LeaderBook, TargetChanged, TargetSubscri
 from actors.trading_breakers import BreakerSettings, TradingBreakers
 from actors.user_store import RiskProfile, UserSettings, UserStore, user_id_for
 from bench.report import Figure
+from bench.stand import chain_and_database, in_workdir
 from contracts.amm_client import AmmClient, decode_pool
 from contracts.pda import TOKEN_PROGRAM_ID
 from contracts.vault_client import VaultClient
-from engine.embedded_postgres import run_embedded_postgres
 from engine.gc_policy import freeze_long_lived, unfreeze
 from engine.gc_policy import tune as tune_gc
 from engine.postgres_gateway import PostgresGateway
 from engine.trading import market_from_manifest
-from sql.migrate import migrate
 from supervisors import (
     ChildSpec,
     DynamicSupervisor,
@@ -115,7 +111,6 @@ from supervisors import (
     ask,
 )
 
-ROOT: Final = Path(__file__).resolve().parents[1]
 # Mainnet's slot time, so the engine's caches (pool reserves for one slot, SLOT_S) age as they do in
 # production: a decision pays an RPC read only when it lands on a refresh.
 CHAIN: Final = ("--slot-ms", str(round(SLOT_S * 1000)), "--blockhash-window", "150", "--finalize-slots",
@@ -522,68 +517,57 @@ async def _db_transitions_per_s(bench: Bench, n: int) -> float:
 
 
 async def _run(workdir: Path, sizes: Sizes) -> dict[str, float]:
-    manifest_path = workdir / "manifest.json"
-    cmd = [sys.executable, "-m", "localnet", "--rpc-port", "0", "--manifest", str(manifest_path), *CHAIN]
     out: dict[str, float] = {}
-    with (workdir / "node.log").open("wb") as node_log:
-        async with run_embedded_postgres(workdir / "home") as pg, trio.open_nursery() as nursery:
-            await nursery.start(partial(trio.run_process, cmd, cwd=ROOT, stdout=node_log,
-                                        stderr=subprocess.STDOUT, check=False))
-            # A fan-out keeps every connection busy for seconds; with the default 2 s probe deadline
-            # the gateway's health probe (queued behind the work) fails three times and drops a
-            # healthy pool, and reconnecting under that load stops the gateway (see the report).
-            db = PostgresGateway(pg.url, pool_min=POOL_MAX, pool_max=POOL_MAX, probe_timeout=120.0)
-            with trio.fail_after(180):
-                await nursery.start(db.serve)
-                await migrate(db)
-                while not manifest_path.exists():  # noqa: ASYNC110 -- written by another process
-                    await trio.sleep(0.1)
-            manifest = json.loads(manifest_path.read_text())
-            url = str(manifest["rpcUrl"])
+    # A fan-out keeps every connection busy for seconds; with the default 2 s probe deadline the
+    # gateway's health probe (queued behind the work) fails three times and drops a healthy pool,
+    # and reconnecting under that load stops the gateway (see the report).
+    gateway = partial(PostgresGateway, pool_min=POOL_MAX, pool_max=POOL_MAX, probe_timeout=120.0)
+    async with chain_and_database(workdir, CHAIN, gateway) as stand:
+        manifest, db, nursery = stand.manifest, stand.db, stand.nursery
+        url = str(manifest["rpcUrl"])
 
-            def client() -> RpcClient:  # the local chain has no provider quota
-                return RpcClient(url, rate_per_s=100_000.0, burst=10_000, default_timeout_s=30.0,
-                                 max_connections=64)
+        def client() -> RpcClient:  # the local chain has no provider quota
+            return RpcClient(url, rate_per_s=100_000.0, burst=10_000, default_timeout_s=30.0,
+                             max_connections=64)
 
-            tree = Supervisor([
-                ChildSpec("rpc_client", lambda: RpcClientActor(client, max_in_flight=64)),
-                ChildSpec("fanouts", lambda: DynamicSupervisor(max_restarts=10, period=60.0),
-                          shutdown_s=120.0),
-            ])
-            registry = Registry()
-            await nursery.start(tree.run_as_root, "root", registry, EventBus())
-            await db.execute(
-                "INSERT INTO scoring_runs (id, status, finished_at) VALUES ($1, 'COMPLETED', now())",
-                RUN_ID, timeout=10)
-            key_file = trio.Path(manifest["botAuthority"]["keypairFile"])
-            bot = Keypair.from_bytes(bytes(json.loads(await key_file.read_text())))
-            vault = VaultClient(Pubkey.from_string(manifest["programs"]["vault"]))
-            amm = AmmClient(Pubkey.from_string(manifest["programs"]["amm"]))
-            bench = Bench(
-                manifest=manifest, db=db,
-                rpc=SharedRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=30.0)),
-                registry=registry, market=market_from_manifest(manifest), vault=vault, amm=amm, bot=bot,
-                prices=PriceBook(3_600.0),
-                execution=ExecutionSettings(
-                    programs={str(vault.program_id): "vault", str(amm.program_id): "amm"},
-                    rpc_timeout_s=10.0))
-            await _prices_from_pools(bench)
-            _progress("chain and database up; decisions")
-            decisions = await _decisions(bench, sizes.decisions, sizes.persisted_decisions)
-            out.update({"decision_p50_ms": decisions["p50"], "decision_p99_ms": decisions["p99"],
-                        "decision_warm_p50_ms": decisions["warm_p50"],
-                        "decision_warm_p99_ms": decisions["warm_p99"],
-                        "vault_read_p50_ms": decisions["read_p50"],
-                        "decision_persisted_p50_ms": decisions["db_p50"],
-                        "decision_persisted_p99_ms": decisions["db_p99"]})
-            for n, profile in zip(sizes.fanouts, ("CONSERVATIVE", "BALANCED", "AGGRESSIVE"), strict=False):
-                _progress(f"fan-out to {n}")
-                out[f"fanout_{n}"] = await _fanout(bench, n, profile)
-            _progress("trades end to end")
-            out["trades_per_s"] = await _trades_per_s(bench, sizes.trades)
-            _progress("trade store writes")
-            out["db_transitions_per_s"] = await _db_transitions_per_s(bench, sizes.db_trades)
-            nursery.cancel_scope.cancel()
+        tree = Supervisor([
+            ChildSpec("rpc_client", lambda: RpcClientActor(client, max_in_flight=64)),
+            ChildSpec("fanouts", lambda: DynamicSupervisor(max_restarts=10, period=60.0),
+                      shutdown_s=120.0),
+        ])
+        registry = Registry()
+        await nursery.start(tree.run_as_root, "root", registry, EventBus())
+        await db.execute(
+            "INSERT INTO scoring_runs (id, status, finished_at) VALUES ($1, 'COMPLETED', now())",
+            RUN_ID, timeout=10)
+        key_file = trio.Path(manifest["botAuthority"]["keypairFile"])
+        bot = Keypair.from_bytes(bytes(json.loads(await key_file.read_text())))
+        vault = VaultClient(Pubkey.from_string(manifest["programs"]["vault"]))
+        amm = AmmClient(Pubkey.from_string(manifest["programs"]["amm"]))
+        bench = Bench(
+            manifest=manifest, db=db,
+            rpc=SharedRpc(ActorRpc(registry.ref("rpc_client"), default_timeout_s=30.0)),
+            registry=registry, market=market_from_manifest(manifest), vault=vault, amm=amm, bot=bot,
+            prices=PriceBook(3_600.0),
+            execution=ExecutionSettings(
+                programs={str(vault.program_id): "vault", str(amm.program_id): "amm"},
+                rpc_timeout_s=10.0))
+        await _prices_from_pools(bench)
+        _progress("chain and database up; decisions")
+        decisions = await _decisions(bench, sizes.decisions, sizes.persisted_decisions)
+        out.update({"decision_p50_ms": decisions["p50"], "decision_p99_ms": decisions["p99"],
+                    "decision_warm_p50_ms": decisions["warm_p50"],
+                    "decision_warm_p99_ms": decisions["warm_p99"],
+                    "vault_read_p50_ms": decisions["read_p50"],
+                    "decision_persisted_p50_ms": decisions["db_p50"],
+                    "decision_persisted_p99_ms": decisions["db_p99"]})
+        for n, profile in zip(sizes.fanouts, ("CONSERVATIVE", "BALANCED", "AGGRESSIVE"), strict=False):
+            _progress(f"fan-out to {n}")
+            out[f"fanout_{n}"] = await _fanout(bench, n, profile)
+        _progress("trades end to end")
+        out["trades_per_s"] = await _trades_per_s(bench, sizes.trades)
+        _progress("trade store writes")
+        out["db_transitions_per_s"] = await _db_transitions_per_s(bench, sizes.db_trades)
     return out
 
 
@@ -591,12 +575,7 @@ def measure(sizes: Sizes) -> dict[str, float]:
     """Run the suite at ``sizes``: raw numbers by name (ms, s, per second)."""
     logging.getLogger("xorj").setLevel(logging.ERROR)  # thousands of executors say "idle" and "waiting"
     tune_gc()  # the engine's collector thresholds, as `engine.node.Node` sets them
-    workdir = Path(tempfile.mkdtemp(prefix="xorj-bench-executors-"))
-    workdir.chmod(0o755)  # the embedded postgres user must reach its files
-    try:
-        return trio.run(_run, workdir, sizes)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return in_workdir("xorj-bench-executors-", lambda workdir: trio.run(_run, workdir, sizes))
 
 
 def _fanout_name(n: int) -> str:

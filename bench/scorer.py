@@ -6,11 +6,6 @@ database, metrics, scores, the stored ranking. Starting the chain and PostgreSQL
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -49,7 +44,6 @@ def synthetic_batch(wallets: int, swaps: int, seed: int = 7) -> SwapBatch:
     )
 
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKET_CHAIN = ("--slot-ms", "100", "--blockhash-window", "150", "--finalize-slots", "4",
                 "--confirm-slots", "1", "--genesis", "market", "--price-port", "0", "--seed", "11")
 
@@ -59,55 +53,40 @@ async def _seeded_run(workdir: Path) -> float:
     from actors.ingestion import IngestSettings
     from actors.rpc_client import RpcClient, RpcClientActor
     from actors.scorer import ScoreNow, Scorer, ScorerSettings, wallets_from_manifest
-    from engine.embedded_postgres import run_embedded_postgres
+    from bench.stand import chain_and_database
     from engine.postgres_gateway import PostgresGateway
-    from sql.migrate import migrate
     from supervisors import ChildSpec, EventBus, Registry, Supervisor
 
-    manifest = workdir / "manifest.json"
-    cmd = [sys.executable, "-m", "localnet", "--rpc-port", "0", "--manifest", str(manifest), *MARKET_CHAIN]
-    with (workdir / "node.log").open("wb") as log:
-        async with run_embedded_postgres(workdir / "home") as pg, trio.open_nursery() as nursery:
-            await nursery.start(partial(trio.run_process, cmd, cwd=ROOT, stdout=log,
-                                        stderr=subprocess.STDOUT, check=False))
-            db = PostgresGateway(pg.url, pool_min=1, pool_max=8)
-            with trio.fail_after(180):
-                await nursery.start(db.serve)
-                await migrate(db)
-                while not manifest.exists():  # noqa: ASYNC110 -- written by another process
-                    await trio.sleep(0.1)
-            chain = json.loads(manifest.read_text())
-            wallets, stable = wallets_from_manifest(chain)
-            settings = ScorerSettings(
-                window_days=365, interval_s=None, stablecoins=stable, concurrency=8,
-                wallets=tuple((w, "manifest") for w in wallets),
-                ingest=IngestSettings(rpc_timeout_s=10.0, db_timeout_s=20.0), db_timeout_s=60.0)
+    async with chain_and_database(workdir, MARKET_CHAIN,
+                                  partial(PostgresGateway, pool_min=1, pool_max=8)) as stand:
+        chain, db = stand.manifest, stand.db
+        wallets, stable = wallets_from_manifest(chain)
+        settings = ScorerSettings(
+            window_days=365, interval_s=None, stablecoins=stable, concurrency=8,
+            wallets=tuple((w, "manifest") for w in wallets),
+            ingest=IngestSettings(rpc_timeout_s=10.0, db_timeout_s=20.0), db_timeout_s=60.0)
 
-            def client() -> RpcClient:  # the local chain has no provider quota
-                return RpcClient(str(chain["rpcUrl"]), rate_per_s=10_000.0, burst=1000)
+        def client() -> RpcClient:  # the local chain has no provider quota
+            return RpcClient(str(chain["rpcUrl"]), rate_per_s=10_000.0, burst=1000)
 
-            tree = Supervisor([
-                ChildSpec("rpc_client", lambda: RpcClientActor(client)),
-                ChildSpec("scorer", lambda: Scorer(db, settings)),
-            ])
-            registry = Registry()
-            await nursery.start(tree.run_as_root, "root", registry, EventBus())
-            start = time.perf_counter()
-            outcome = await ask(registry.ref("scorer"), ScoreNow(), timeout=600)
-            elapsed = time.perf_counter() - start
-            if outcome.status != "COMPLETED":
-                raise RuntimeError(f"the seeded scoring run failed: {outcome}")
-            nursery.cancel_scope.cancel()
+        tree = Supervisor([
+            ChildSpec("rpc_client", lambda: RpcClientActor(client)),
+            ChildSpec("scorer", lambda: Scorer(db, settings)),
+        ])
+        registry = Registry()
+        await stand.nursery.start(tree.run_as_root, "root", registry, EventBus())
+        start = time.perf_counter()
+        outcome = await ask(registry.ref("scorer"), ScoreNow(), timeout=600)
+        elapsed = time.perf_counter() - start
+        if outcome.status != "COMPLETED":
+            raise RuntimeError(f"the seeded scoring run failed: {outcome}")
     return elapsed
 
 
 def seeded_ingest_and_score_s() -> float:
-    workdir = Path(tempfile.mkdtemp(prefix="xorj-bench-scorer-"))
-    workdir.chmod(0o755)  # the embedded postgres user must reach its files
-    try:
-        return trio.run(_seeded_run, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    from bench.stand import in_workdir
+
+    return in_workdir("xorj-bench-scorer-", lambda workdir: trio.run(_seeded_run, workdir))
 
 
 def figures() -> dict[str, Figure]:
